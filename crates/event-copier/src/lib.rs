@@ -1,0 +1,333 @@
+//! The event copier: one Lambda for every trigger shape. It decodes the payload with
+//! [`replicator_core::event`], replicates each object with the core engine, and shapes the
+//! response the trigger expects:
+//!
+//! | trigger | a failed object becomes |
+//! |---|---|
+//! | S3 notification (direct), EventBridge | an invocation error (Lambda retries, then the on-failure destination) |
+//! | SQS (S3, SNS→SQS or EventBridge→SQS bodies) | a `batchItemFailures` entry for that message only |
+//! | S3 Batch Operations 1.0 / 2.0 | `TemporaryFailure` (retryable) or `PermanentFailure` for that task |
+
+use std::sync::Arc;
+
+use aws_lambda_events::event::s3::batch_job::{
+    S3BatchJobEvent, S3BatchJobResponse, S3BatchJobResult,
+};
+use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
+use futures::StreamExt;
+use replicator_core::copy::now_ms;
+use replicator_core::event::{self, Decoded, Item, Payload, Scope};
+use replicator_core::metrics::{self, Tally};
+use replicator_core::{Outcome, ReplicationError, Replicator, SkipReason};
+use serde_json::{json, Value};
+use tracing::{error, info, info_span, warn, Instrument};
+
+/// The invocation failed as a whole (S3 direct, EventBridge): Lambda retries it.
+#[derive(Debug, thiserror::Error)]
+#[error("{failed} of {total} objects failed: {first}")]
+pub struct InvocationFailed {
+    pub failed: u64,
+    pub total: u64,
+    pub first: String,
+    pub retryable: bool,
+    pub summary: Value,
+}
+
+impl From<InvocationFailed> for lambda_runtime::Diagnostic {
+    fn from(e: InvocationFailed) -> Self {
+        lambda_runtime::Diagnostic {
+            error_type: if e.retryable {
+                "ReplicationFailed.Retryable"
+            } else {
+                "ReplicationFailed.Permanent"
+            }
+            .into(),
+            error_message: format!("{e}; summary: {}", e.summary),
+        }
+    }
+}
+
+/// Everything an invocation needs, built once per cold start.
+#[derive(Clone)]
+pub struct Handler {
+    replicator: Replicator,
+    scope: Scope,
+    function_name: Arc<str>,
+}
+
+impl Handler {
+    pub fn new(
+        replicator: Replicator,
+        region: Option<String>,
+        function_name: impl Into<Arc<str>>,
+    ) -> Self {
+        let scope = Scope {
+            source_bucket: replicator.config().source_bucket.clone(),
+            region,
+        };
+        Self {
+            replicator,
+            scope,
+            function_name: function_name.into(),
+        }
+    }
+
+    pub fn replicator(&self) -> &Replicator {
+        &self.replicator
+    }
+
+    /// Handles one invocation payload, whatever its shape.
+    pub async fn handle(&self, payload: Value) -> Result<Value, InvocationFailed> {
+        let payload = match event::parse_payload(payload) {
+            Ok(p) => p,
+            Err(e) => {
+                error!(error = %e, "payload refused; nothing was copied");
+                return Err(InvocationFailed {
+                    failed: 1,
+                    total: 1,
+                    first: e.to_string(),
+                    retryable: false,
+                    summary: json!({"copied": 0, "skipped": 0, "failed": 1}),
+                });
+            }
+        };
+        match payload {
+            Payload::TestEvent => {
+                info!("s3:TestEvent received; nothing to do");
+                Ok(Tally::default().summary())
+            }
+            Payload::S3(event) => {
+                self.all_or_error(event::decode_s3_event(&event, &self.scope))
+                    .await
+            }
+            Payload::EventBridge(event) => {
+                self.all_or_error(vec![event::decode_eventbridge(&event, &self.scope)])
+                    .await
+            }
+            Payload::Sqs(event) => {
+                Ok(serde_json::to_value(self.sqs(event).await).expect("serialisable"))
+            }
+            Payload::BatchOperations(job) => {
+                Ok(serde_json::to_value(self.batch(job).await).expect("serialisable"))
+            }
+        }
+    }
+
+    /// Replicates every decoded item, at most COPY_CONCURRENCY at a time, in input order.
+    async fn run(&self, items: Vec<Decoded>) -> Vec<Result<Outcome, ReplicationError>> {
+        let concurrency = self.replicator.config().copy_concurrency;
+        futures::stream::iter(items)
+            .map(|item| self.one(item))
+            .buffered(concurrency)
+            .collect()
+            .await
+    }
+
+    async fn one(&self, item: Decoded) -> Result<Outcome, ReplicationError> {
+        let request = match item? {
+            Item::Ignored(reason) => return Ok(Outcome::Skipped { reason }),
+            Item::Object(r) => r,
+        };
+        let span = info_span!(
+            "object",
+            bucket = %request.bucket,
+            key = %request.key,
+            version = request.version_id.as_deref().unwrap_or("latest"),
+            kind = ?request.kind,
+        );
+        async {
+            let result = self.replicator.replicate(&request).await;
+            match &result {
+                Ok(Outcome::Skipped { reason }) if *reason == SkipReason::SourceGone => {
+                    warn!("source object or version is gone; skipped")
+                }
+                Ok(outcome) => info!(?outcome, "done"),
+                Err(e) => {
+                    error!(error = %e, retryable = e.is_retryable(), kind = e.kind(), "failed")
+                }
+            }
+            result
+        }
+        .instrument(span)
+        .await
+    }
+
+    fn tally(
+        &self,
+        results: &[Result<Outcome, ReplicationError>],
+        event_times: &[Option<i64>],
+    ) -> Tally {
+        let now = now_ms();
+        let mut tally = Tally::default();
+        for (r, t) in results.iter().zip(event_times) {
+            match r {
+                Ok(o) => tally.record(o, t.map(|t| now - t)),
+                Err(_) => tally.failed += 1,
+            }
+        }
+        tally
+    }
+
+    fn emit(&self, tally: &Tally) {
+        metrics::emit(&tally.emf(&self.function_name, now_ms()));
+    }
+
+    /// S3 direct and EventBridge: any failure fails the invocation.
+    async fn all_or_error(&self, items: Vec<Decoded>) -> Result<Value, InvocationFailed> {
+        let times = event_times(&items);
+        let results = self.run(items).await;
+        let tally = self.tally(&results, &times);
+        self.emit(&tally);
+        let failures: Vec<&ReplicationError> =
+            results.iter().filter_map(|r| r.as_ref().err()).collect();
+        match failures.first() {
+            None => Ok(tally.summary()),
+            Some(first) => Err(InvocationFailed {
+                failed: failures.len() as u64,
+                total: results.len() as u64,
+                first: first.to_string(),
+                retryable: failures.iter().any(|e| e.is_retryable()),
+                summary: tally.summary(),
+            }),
+        }
+    }
+
+    /// SQS: a message fails when its body is malformed or any of its objects failed.
+    async fn sqs(&self, event: SqsEvent) -> SqsBatchResponse {
+        // Flatten every message's items, remembering which message each came from.
+        let mut owners = Vec::new();
+        let mut items = Vec::new();
+        let mut failed_ids = Vec::new();
+        for message in &event.records {
+            let id = message.message_id.clone().unwrap_or_default();
+            let decoded = match message.body.as_deref() {
+                Some(body) => event::decode_sqs_body(body, &self.scope),
+                None => Err(ReplicationError::InvalidEvent(
+                    "SQS message has no body".into(),
+                )),
+            };
+            match decoded {
+                Ok(decoded) => {
+                    for d in decoded {
+                        owners.push(id.clone());
+                        items.push(d);
+                    }
+                }
+                Err(e) => {
+                    error!(message_id = %id, error = %e, "SQS message refused");
+                    failed_ids.push(id);
+                }
+            }
+        }
+        let times = event_times(&items);
+        let results = self.run(items).await;
+        let mut tally = self.tally(&results, &times);
+        tally.failed += failed_ids.len() as u64;
+        self.emit(&tally);
+        for (owner, result) in owners.iter().zip(&results) {
+            if result.is_err() && !failed_ids.contains(owner) {
+                failed_ids.push(owner.clone());
+            }
+        }
+        let mut response = SqsBatchResponse::default();
+        response.batch_item_failures = event
+            .records
+            .iter()
+            .filter_map(|m| m.message_id.clone())
+            .filter(|id| failed_ids.contains(id))
+            .map(|id| {
+                let mut f = BatchItemFailure::default();
+                f.item_identifier = id;
+                f
+            })
+            .collect();
+        info!(summary = %tally.summary(), failed_messages = response.batch_item_failures.len(), "SQS batch done");
+        response
+    }
+
+    /// Batch Operations: a result per task.
+    async fn batch(&self, job: S3BatchJobEvent) -> S3BatchJobResponse {
+        let items: Vec<Decoded> = job
+            .tasks
+            .iter()
+            .map(|t| event::decode_batch_task(t, &self.scope))
+            .collect();
+        let times = event_times(&items);
+        let results = self.run(items).await;
+        let tally = self.tally(&results, &times);
+        self.emit(&tally);
+        let mut response = S3BatchJobResponse::default();
+        response.invocation_schema_version = job.invocation_schema_version.clone();
+        response.invocation_id = job.invocation_id.clone();
+        response.treat_missing_keys_as = Some("PermanentFailure".into());
+        response.results = job
+            .tasks
+            .iter()
+            .zip(results)
+            .map(|(task, result)| {
+                let (code, text) = match result {
+                    Ok(outcome) => ("Succeeded", outcome_text(&outcome)),
+                    Err(e) if e.is_retryable() => {
+                        ("TemporaryFailure", format!("{}: {e}", e.kind()))
+                    }
+                    Err(e) => ("PermanentFailure", format!("{}: {e}", e.kind())),
+                };
+                let mut r = S3BatchJobResult::default();
+                r.task_id = task.task_id.clone();
+                r.result_code = Some(code.into());
+                r.result_string = Some(text);
+                r
+            })
+            .collect();
+        response
+    }
+}
+
+fn event_times(items: &[Decoded]) -> Vec<Option<i64>> {
+    items
+        .iter()
+        .map(|d| match d {
+            Ok(Item::Object(o)) => o.event_time_ms,
+            _ => None,
+        })
+        .collect()
+}
+
+fn outcome_text(outcome: &Outcome) -> String {
+    match outcome {
+        Outcome::Copied {
+            bytes,
+            method,
+            replica_version_id,
+        } => format!(
+            "copied {bytes} bytes ({method:?}), replica version {}",
+            replica_version_id.as_deref().unwrap_or("null")
+        ),
+        Outcome::DeleteMarkerCreated { .. } => "delete marker created".into(),
+        Outcome::Skipped { reason } => format!("skipped: {reason:?}"),
+    }
+}
+
+/// Logs as JSON in Lambda (unless the function's log format is set to Text), plain text
+/// elsewhere. The level comes from AWS_LAMBDA_LOG_LEVEL or RUST_LOG, INFO by default.
+pub fn init_tracing() {
+    use tracing_subscriber::EnvFilter;
+    let in_lambda = std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some();
+    let format = std::env::var("AWS_LAMBDA_LOG_FORMAT").unwrap_or_default();
+    let json =
+        format.eq_ignore_ascii_case("json") || (in_lambda && !format.eq_ignore_ascii_case("text"));
+    let level = std::env::var("AWS_LAMBDA_LOG_LEVEL")
+        .or_else(|_| std::env::var("RUST_LOG"))
+        .unwrap_or_else(|_| "info".into());
+    let filter =
+        EnvFilter::try_new(level.to_ascii_lowercase()).unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .with_writer(std::io::stderr);
+    if json {
+        builder.json().with_current_span(true).without_time().init();
+    } else {
+        builder.init();
+    }
+}

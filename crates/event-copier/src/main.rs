@@ -1,0 +1,28 @@
+//! Lambda entry point: read the configuration once, build the clients once, serve events.
+
+use event_copier::Handler;
+use lambda_runtime::{service_fn, LambdaEvent};
+use replicator_core::{Clients, Config, Replicator};
+use serde_json::Value;
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    event_copier::init_tracing();
+    // A bad configuration fails the cold start with a message naming the variable.
+    let config = Config::from_env().map_err(|e| {
+        tracing::error!(error = %e, "invalid configuration");
+        e
+    })?;
+    let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let region = sdk.region().map(|r| r.to_string());
+    let clients = Clients::new(&sdk, &config).await;
+    let function =
+        std::env::var("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_else(|_| "event-copier".into());
+    tracing::info!(?config, "event copier ready");
+    let handler = Handler::new(Replicator::new(config, clients), region, function);
+    lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {
+        let handler = handler.clone();
+        async move { handler.handle(event.payload).await }
+    }))
+    .await
+}

@@ -1,0 +1,493 @@
+//! Decoding every event shape users wire up into [`ObjectRequest`]s: S3 notifications
+//! (direct, in SQS messages, in SNS envelopes in SQS messages), EventBridge `Object Created` /
+//! `Object Deleted`, and S3 Batch Operations tasks (schema 1.0 and 2.0).
+//!
+//! A record that cannot be decoded is an error for that record alone; a record for a
+//! bucket other than SOURCE_BUCKET is refused before any request is made.
+
+use aws_lambda_events::event::eventbridge::EventBridgeEvent;
+use aws_lambda_events::event::s3::batch_job::{S3BatchJobEvent, S3BatchJobTask};
+use aws_lambda_events::event::s3::{S3Event, S3EventRecord};
+use aws_lambda_events::event::sns::SnsMessage;
+use aws_lambda_events::event::sqs::SqsEvent;
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::error::ReplicationError;
+use crate::key::{decode_event_key, validate_key};
+use crate::plan::normalize_version;
+use crate::request::{ChangeKind, ObjectRequest, SkipReason};
+
+/// More records than this in one invocation is not something S3, SQS or Batch Operations
+/// sends; refuse it whole rather than work through it.
+pub const MAX_RECORDS: usize = 10_000;
+
+/// What the decoder checks every record against.
+#[derive(Debug, Clone)]
+pub struct Scope {
+    pub source_bucket: String,
+    /// The function's region: S3 notifies only same-region targets, so a record from another
+    /// region did not come from the source bucket.
+    pub region: Option<String>,
+}
+
+/// A decoded record: an object to replicate, or a record that asks for nothing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Item {
+    Object(ObjectRequest),
+    Ignored(SkipReason),
+}
+
+pub type Decoded = Result<Item, ReplicationError>;
+
+/// The shapes a Lambda payload can take.
+#[derive(Debug)]
+pub enum Payload {
+    S3(S3Event),
+    TestEvent,
+    Sqs(SqsEvent),
+    EventBridge(Box<EventBridgeEvent<Value>>),
+    BatchOperations(S3BatchJobEvent),
+}
+
+fn invalid(msg: impl Into<String>) -> ReplicationError {
+    ReplicationError::InvalidEvent(msg.into())
+}
+
+/// Recognises the payload's shape. Fails only when it matches no shape at all.
+pub fn parse_payload(payload: Value) -> Result<Payload, ReplicationError> {
+    let obj = payload
+        .as_object()
+        .ok_or_else(|| invalid("payload is not a JSON object"))?;
+    if obj.contains_key("invocationSchemaVersion") && obj.contains_key("tasks") {
+        let job: S3BatchJobEvent = serde_json::from_value(payload)
+            .map_err(|e| invalid(format!("S3 Batch Operations event does not parse: {e}")))?;
+        let version = job.invocation_schema_version.as_deref().unwrap_or_default();
+        if version != "1.0" && version != "2.0" {
+            return Err(invalid(format!(
+                "S3 Batch Operations invocation schema {version:?} is not supported (1.0 and 2.0 are)"
+            )));
+        }
+        return Ok(Payload::BatchOperations(job));
+    }
+    if obj.get("Event").and_then(Value::as_str) == Some("s3:TestEvent") {
+        return Ok(Payload::TestEvent);
+    }
+    if obj.contains_key("detail-type") && obj.contains_key("source") {
+        let event: EventBridgeEvent<Value> = serde_json::from_value(payload)
+            .map_err(|e| invalid(format!("EventBridge event does not parse: {e}")))?;
+        return Ok(Payload::EventBridge(Box::new(event)));
+    }
+    let records = obj
+        .get("Records")
+        .and_then(Value::as_array)
+        .ok_or_else(|| {
+            invalid("payload is not an S3, SQS, EventBridge or Batch Operations event")
+        })?;
+    if records.len() > MAX_RECORDS {
+        return Err(invalid(format!(
+            "{} records in one event; at most {MAX_RECORDS} are accepted",
+            records.len()
+        )));
+    }
+    let source = records
+        .first()
+        .and_then(|r| r.get("eventSource"))
+        .and_then(Value::as_str);
+    if source == Some("aws:sqs") {
+        let event: SqsEvent = serde_json::from_value(payload)
+            .map_err(|e| invalid(format!("SQS event does not parse: {e}")))?;
+        return Ok(Payload::Sqs(event));
+    }
+    // S3 records are decoded one by one, so a bad record fails alone.
+    let records: Vec<S3EventRecord> = records
+        .iter()
+        .map(|r| serde_json::from_value(r.clone()).unwrap_or_else(|_| unparsable_record(r)))
+        .collect();
+    let mut event = S3Event::default();
+    event.records = records;
+    Ok(Payload::S3(event))
+}
+
+/// A placeholder for a record that does not parse, so it is reported as failed in its own
+/// position; its event name carries the reason.
+fn unparsable_record(raw: &Value) -> S3EventRecord {
+    let mut r = S3EventRecord::default();
+    let excerpt: String = raw.to_string().chars().take(200).collect();
+    r.event_name = Some(format!("{UNPARSABLE}{excerpt}"));
+    r
+}
+
+const UNPARSABLE: &str = "\u{0}unparsable:";
+
+/// Decodes every record of an S3 notification.
+pub fn decode_s3_event(event: &S3Event, scope: &Scope) -> Vec<Decoded> {
+    event
+        .records
+        .iter()
+        .map(|r| decode_s3_record(r, scope))
+        .collect()
+}
+
+/// Decodes one S3 notification record.
+pub fn decode_s3_record(record: &S3EventRecord, scope: &Scope) -> Decoded {
+    let name = record.event_name.as_deref().unwrap_or_default();
+    if let Some(raw) = name.strip_prefix(UNPARSABLE) {
+        return Err(invalid(format!(
+            "S3 record does not parse as an S3 event record: {raw}"
+        )));
+    }
+    match record.event_source.as_deref() {
+        Some("aws:s3") | None => {}
+        Some(other) => {
+            return Err(invalid(format!(
+                "record's eventSource is {other:?}, not aws:s3"
+            )))
+        }
+    }
+    let kind = match s3_event_kind(name)? {
+        Ok(kind) => kind,
+        Err(reason) => return Ok(Item::Ignored(reason)),
+    };
+    let bucket = record
+        .s3
+        .bucket
+        .name
+        .clone()
+        .ok_or_else(|| invalid("record has no s3.bucket.name"))?;
+    check_bucket(&bucket, scope)?;
+    if let (Some(region), Some(expected)) = (record.aws_region.as_deref(), scope.region.as_deref())
+    {
+        if region != expected {
+            return Err(invalid(format!(
+                "record for bucket {bucket} comes from region {region}, but this function serves {expected}"
+            )));
+        }
+    }
+    let encoded = record
+        .s3
+        .object
+        .key
+        .as_deref()
+        .ok_or_else(|| invalid("record has no s3.object.key"))?;
+    let key = decode_event_key(encoded)?;
+    Ok(Item::Object(ObjectRequest {
+        bucket,
+        key,
+        version_id: normalize_version(record.s3.object.version_id.as_deref()),
+        size: record.s3.object.size.and_then(|s| u64::try_from(s).ok()),
+        sequencer: record.s3.object.sequencer.clone(),
+        event_time_ms: Some(record.event_time.timestamp_millis()),
+        kind,
+    }))
+}
+
+/// Maps an S3 event name to what it asks for: a change to replicate, a known event that
+/// asks for nothing, or an error for a name S3 does not send.
+fn s3_event_kind(name: &str) -> Result<Result<ChangeKind, SkipReason>, ReplicationError> {
+    Ok(match name {
+        n if n.starts_with("ObjectCreated:") => Ok(ChangeKind::Created),
+        "ObjectRemoved:DeleteMarkerCreated" => Ok(ChangeKind::DeleteMarkerCreated),
+        "ObjectRemoved:Delete" => Ok(ChangeKind::VersionDeleted),
+        n if [
+            "ObjectRestore:",
+            "ObjectTagging:",
+            "ObjectAcl:",
+            "Replication:",
+            "LifecycleExpiration:",
+            "LifecycleTransition",
+            "IntelligentTiering",
+            "ReducedRedundancyLostObject",
+        ]
+        .iter()
+        .any(|p| n.starts_with(p)) =>
+        {
+            Err(SkipReason::EventNotReplicated)
+        }
+        other => return Err(invalid(format!("unknown S3 event name {other:?}"))),
+    })
+}
+
+fn check_bucket(bucket: &str, scope: &Scope) -> Result<(), ReplicationError> {
+    if bucket == scope.source_bucket {
+        Ok(())
+    } else {
+        Err(ReplicationError::ForeignBucket {
+            bucket: bucket.to_owned(),
+            expected: scope.source_bucket.clone(),
+        })
+    }
+}
+
+/// Decodes one SQS message body: an S3 notification, an SNS envelope around one, an
+/// s3:TestEvent, or an EventBridge event (an EventBridge rule targeting the queue).
+/// `Err` means the body as a whole is malformed.
+pub fn decode_sqs_body(body: &str, scope: &Scope) -> Result<Vec<Decoded>, ReplicationError> {
+    let value: Value = serde_json::from_str(body)
+        .map_err(|e| invalid(format!("SQS message body is not JSON: {e}")))?;
+    if value.get("Type").and_then(Value::as_str) == Some("Notification") {
+        let sns: SnsMessage = serde_json::from_value(value)
+            .map_err(|e| invalid(format!("SNS envelope in SQS message does not parse: {e}")))?;
+        let inner: Value = serde_json::from_str(&sns.message)
+            .map_err(|e| invalid(format!("SNS Message in SQS message is not JSON: {e}")))?;
+        return decode_notification(inner, scope);
+    }
+    decode_notification(value, scope)
+}
+
+fn decode_notification(value: Value, scope: &Scope) -> Result<Vec<Decoded>, ReplicationError> {
+    match parse_payload(value)? {
+        Payload::S3(event) => Ok(decode_s3_event(&event, scope)),
+        Payload::TestEvent => Ok(vec![Ok(Item::Ignored(SkipReason::TestEvent))]),
+        Payload::EventBridge(event) => Ok(vec![decode_eventbridge(&event, scope)]),
+        Payload::Sqs(_) | Payload::BatchOperations(_) => Err(invalid(
+            "an SQS message must carry an S3, SNS or EventBridge notification",
+        )),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct EbDetail {
+    bucket: EbBucket,
+    object: EbObject,
+    #[serde(rename = "deletion-type")]
+    deletion_type: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct EbBucket {
+    name: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct EbObject {
+    key: String,
+    size: Option<u64>,
+    #[serde(rename = "version-id")]
+    version_id: Option<String>,
+    sequencer: Option<String>,
+}
+
+/// Decodes an EventBridge `Object Created` or `Object Deleted` event from `aws.s3`.
+///
+/// EventBridge carries the object key URL-encoded like S3 notifications do, so it is
+/// decoded the same way.
+pub fn decode_eventbridge(event: &EventBridgeEvent<Value>, scope: &Scope) -> Decoded {
+    if event.source != "aws.s3" {
+        return Err(invalid(format!(
+            "EventBridge event source is {:?}, not aws.s3",
+            event.source
+        )));
+    }
+    let kind = match event.detail_type.as_str() {
+        "Object Created" => ChangeKind::Created,
+        "Object Deleted" => ChangeKind::DeleteMarkerCreated,
+        other => {
+            return Err(invalid(format!(
+                "EventBridge detail-type {other:?} is not Object Created or Object Deleted"
+            )))
+        }
+    };
+    let detail: EbDetail = serde_json::from_value(event.detail.clone())
+        .map_err(|e| invalid(format!("EventBridge S3 detail does not parse: {e}")))?;
+    check_bucket(&detail.bucket.name, scope)?;
+    if let (Some(region), Some(expected)) = (event.region.as_deref(), scope.region.as_deref()) {
+        if region != expected {
+            return Err(invalid(format!(
+                "event for bucket {} comes from region {region}, but this function serves {expected}",
+                detail.bucket.name
+            )));
+        }
+    }
+    let kind = match (kind, detail.deletion_type.as_deref()) {
+        (ChangeKind::DeleteMarkerCreated, Some("Permanently Deleted")) => {
+            ChangeKind::VersionDeleted
+        }
+        (kind, _) => kind,
+    };
+    Ok(Item::Object(ObjectRequest {
+        bucket: detail.bucket.name,
+        key: decode_event_key(&detail.object.key)?,
+        version_id: normalize_version(detail.object.version_id.as_deref()),
+        size: detail.object.size,
+        sequencer: detail.object.sequencer,
+        event_time_ms: event.time.map(|t| t.timestamp_millis()),
+        kind,
+    }))
+}
+
+/// Decodes one S3 Batch Operations task. Schema 1.0 names the bucket by ARN
+/// (`s3BucketArn`), 2.0 by name (`s3Bucket`). Keys are URL-encoded in both.
+pub fn decode_batch_task(task: &S3BatchJobTask, scope: &Scope) -> Decoded {
+    let bucket = match (
+        &task.s3_bucket_arn,
+        task.other.get("s3Bucket").and_then(Value::as_str),
+    ) {
+        (Some(arn), _) => arn
+            .strip_prefix("arn:aws:s3:::")
+            .or_else(|| arn.strip_prefix("arn:aws-cn:s3:::"))
+            .or_else(|| arn.strip_prefix("arn:aws-us-gov:s3:::"))
+            .filter(|b| !b.is_empty() && !b.contains(['/', ':']))
+            .ok_or_else(|| invalid(format!("task's s3BucketArn {arn:?} is not a bucket ARN")))?
+            .to_owned(),
+        (None, Some(name)) => name.to_owned(),
+        (None, None) => return Err(invalid("task has neither s3BucketArn nor s3Bucket")),
+    };
+    check_bucket(&bucket, scope)?;
+    let encoded = task
+        .s3_key
+        .as_deref()
+        .ok_or_else(|| invalid("task has no s3Key"))?;
+    let key = decode_event_key(encoded)?;
+    validate_key(&key)?;
+    Ok(Item::Object(ObjectRequest {
+        bucket,
+        key,
+        version_id: normalize_version(task.s3_version_id.as_deref()),
+        size: None,
+        sequencer: None,
+        event_time_ms: None,
+        kind: ChangeKind::Created,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn scope() -> Scope {
+        Scope {
+            source_bucket: "src".into(),
+            region: Some("us-east-1".into()),
+        }
+    }
+
+    fn record(bucket: &str, key: &str, name: &str) -> Value {
+        json!({
+            "eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": "us-east-1",
+            "eventTime": "2024-01-01T00:00:00.000Z", "eventName": name,
+            "userIdentity": {"principalId": "x"}, "requestParameters": {"sourceIPAddress": "1.2.3.4"},
+            "responseElements": {}, "s3": {"s3SchemaVersion": "1.0", "configurationId": "c",
+            "bucket": {"name": bucket, "arn": format!("arn:aws:s3:::{bucket}")},
+            "object": {"key": key, "size": 3, "versionId": "v1", "sequencer": "00AB"}}
+        })
+    }
+
+    fn objects(decoded: &[Decoded]) -> Vec<&ObjectRequest> {
+        decoded
+            .iter()
+            .filter_map(|d| match d {
+                Ok(Item::Object(o)) => Some(o),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn s3_records_decode_keys_and_kinds() {
+        let payload = json!({"Records": [
+            record("src", "a+b%2Bc", "ObjectCreated:Put"),
+            record("src", "x", "ObjectRemoved:DeleteMarkerCreated"),
+            record("src", "x", "ObjectRestore:Completed"),
+        ]});
+        let Payload::S3(event) = parse_payload(payload).unwrap() else {
+            panic!()
+        };
+        let decoded = decode_s3_event(&event, &scope());
+        let objs = objects(&decoded);
+        assert_eq!(objs[0].key, "a b+c");
+        assert_eq!(objs[0].version_id.as_deref(), Some("v1"));
+        assert_eq!(objs[0].size, Some(3));
+        assert_eq!(objs[1].kind, ChangeKind::DeleteMarkerCreated);
+        assert!(matches!(
+            decoded[2],
+            Ok(Item::Ignored(SkipReason::EventNotReplicated))
+        ));
+    }
+
+    #[test]
+    fn bad_records_fail_alone() {
+        let payload = json!({"Records": [
+            record("other", "k", "ObjectCreated:Put"),
+            record("src", "k%zz", "ObjectCreated:Put"),
+            {"eventSource": "aws:s3", "s3": 5},
+            record("src", "k", "Bogus:Name"),
+            record("src", "fine", "ObjectCreated:Copy"),
+        ]});
+        let Payload::S3(event) = parse_payload(payload).unwrap() else {
+            panic!()
+        };
+        let decoded = decode_s3_event(&event, &scope());
+        assert!(matches!(
+            decoded[0],
+            Err(ReplicationError::ForeignBucket { .. })
+        ));
+        assert!(matches!(decoded[1], Err(ReplicationError::InvalidKey(_))));
+        assert!(matches!(decoded[2], Err(ReplicationError::InvalidEvent(_))));
+        assert!(matches!(decoded[3], Err(ReplicationError::InvalidEvent(_))));
+        assert_eq!(objects(&decoded)[0].key, "fine");
+    }
+
+    #[test]
+    fn other_region_is_refused() {
+        let mut r = record("src", "k", "ObjectCreated:Put");
+        r["awsRegion"] = json!("eu-west-1");
+        let Payload::S3(event) = parse_payload(json!({"Records": [r]})).unwrap() else {
+            panic!()
+        };
+        assert!(decode_s3_event(&event, &scope())[0].is_err());
+    }
+
+    #[test]
+    fn sns_envelope_in_sqs_body() {
+        let inner =
+            json!({"Records": [record("src", "dir/a+file", "ObjectCreated:Put")]}).to_string();
+        let body = json!({
+            "Type": "Notification", "MessageId": "m", "TopicArn": "arn:aws:sns:us-east-1:1:t",
+            "Subject": "Amazon S3 Notification", "Message": inner, "Timestamp": "2024-01-01T00:00:00.000Z",
+            "SignatureVersion": "1", "Signature": "s", "SigningCertURL": "https://x", "UnsubscribeURL": "https://y"
+        })
+        .to_string();
+        let decoded = decode_sqs_body(&body, &scope()).unwrap();
+        assert_eq!(objects(&decoded)[0].key, "dir/a file");
+        assert!(decode_sqs_body("{not json", &scope()).is_err());
+        assert!(decode_sqs_body("{\"Type\":\"Notification\"}", &scope()).is_err());
+    }
+
+    #[test]
+    fn batch_tasks_of_both_schemas() {
+        let v1: S3BatchJobEvent = serde_json::from_value(json!({
+            "invocationSchemaVersion": "1.0", "invocationId": "i", "job": {"id": "j"},
+            "tasks": [{"taskId": "t", "s3Key": "a%20b", "s3VersionId": null, "s3BucketArn": "arn:aws:s3:::src"}]
+        }))
+        .unwrap();
+        let d = decode_batch_task(&v1.tasks[0], &scope()).unwrap();
+        assert_eq!(d, Item::Object(ObjectRequest::created("src", "a b")));
+        let v2: S3BatchJobEvent = serde_json::from_value(json!({
+            "invocationSchemaVersion": "2.0", "invocationId": "i", "job": {"id": "j", "userArguments": {}},
+            "tasks": [{"taskId": "t", "s3Key": "k", "s3VersionId": "v", "s3Bucket": "evil"}]
+        }))
+        .unwrap();
+        assert!(matches!(
+            decode_batch_task(&v2.tasks[0], &scope()),
+            Err(ReplicationError::ForeignBucket { .. })
+        ));
+    }
+
+    #[test]
+    fn unknown_payloads_are_invalid() {
+        for p in [
+            json!([]),
+            json!({}),
+            json!({"Records": 3}),
+            json!({"tasks": [], "invocationSchemaVersion": "9.9"}),
+        ] {
+            assert!(parse_payload(p).is_err());
+        }
+        assert!(matches!(
+            parse_payload(json!({"Event": "s3:TestEvent"})).unwrap(),
+            Payload::TestEvent
+        ));
+    }
+}

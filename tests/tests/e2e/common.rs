@@ -1,0 +1,14 @@
+//! Helpers for driving the handler with the fixtures in `events/`.
+
+use replicator_tests::{form_encode, World};
+use serde_json::Value;
+
+/// The direct S3 fixture, naming `key` at `version` with `size`.
+pub fn s3_event(world: &World, key: &str, version: &str, size: usize) -> Value {
+    let mut event = world.fixture("s3-object-created.json");
+    let object = &mut event["Records"][0]["s3"]["object"];
+    object["key"] = form_encode(key).into();
+    object["versionId"] = version.into();
+    object["size"] = size.into();
+    event
+}
