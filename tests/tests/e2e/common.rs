@@ -12,3 +12,9 @@ pub fn s3_event(world: &World, key: &str, version: &str, size: usize) -> Value {
     object["size"] = size.into();
     event
 }
+
+/// The base64 CRC32C of `bytes`, as S3 reports it.
+pub fn crc32c_base64(bytes: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(crc32c::crc32c(bytes).to_be_bytes())
+}
