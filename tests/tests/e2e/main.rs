@@ -3,3 +3,5 @@
 
 mod common;
 mod copy_object;
+mod deletes;
+mod triggers;
