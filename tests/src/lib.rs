@@ -7,6 +7,8 @@
 //! account (credentials from STS AssumeRole on a role ARN in account 222222222222) with a
 //! versioned destination bucket and a KMS key.
 
+pub mod cargo_lambda;
+
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};

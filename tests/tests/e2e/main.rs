@@ -4,4 +4,5 @@
 mod common;
 mod copy_object;
 mod deletes;
+mod lambda_runtime;
 mod triggers;

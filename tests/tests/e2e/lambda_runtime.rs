@@ -1,0 +1,43 @@
+//! The compiled `event-copier` binary under the Lambda Runtime API (`cargo lambda watch`),
+//! invoked with `cargo lambda invoke --data-file` on fixtures from `events/`.
+
+use replicator_tests::cargo_lambda::{function_env, LambdaWatch};
+use replicator_tests::{bytes, World};
+
+use crate::common::s3_event;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_binary_serves_events_through_the_runtime_api() {
+    let world = World::new().await;
+    let body = bytes(3000, 7);
+    let key = "runtime api/object+1.txt";
+    let version = world.put(key, body.clone()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let event_file = dir.path().join("event.json");
+    std::fs::write(
+        &event_file,
+        s3_event(&world, key, &version, body.len()).to_string(),
+    )
+    .unwrap();
+    let bad_file = dir.path().join("foreign.json");
+    let mut foreign = s3_event(&world, key, &version, body.len());
+    foreign["Records"][0]["s3"]["bucket"]["name"] = "foreign-bucket".into();
+    std::fs::write(&bad_file, foreign.to_string()).unwrap();
+
+    let env = function_env(&world);
+    let log = dir.path().join("watch.log");
+    let answers = tokio::task::spawn_blocking(move || {
+        let watch = LambdaWatch::start(&env, &log);
+        let ok = watch.invoke("event-copier", &event_file);
+        let err = watch.invoke("event-copier", &bad_file);
+        (ok, err, std::fs::read_to_string(&log).unwrap_or_default())
+    })
+    .await
+    .unwrap();
+    let (ok, err, log) = answers;
+    let ok = ok.unwrap_or_else(|e| panic!("invoke failed: {e}\n--- watch log ---\n{log}"));
+    assert_eq!(ok["copied"], 1, "{ok}");
+    let err = err.expect_err("a foreign bucket fails the invocation");
+    assert!(err.contains("foreign-bucket"), "{err}");
+    world.assert_replica(key, &body).await;
+}
