@@ -1,12 +1,55 @@
 """Starts moto's server on a free loopback port, prints the port, and serves until stdin
-closes: when the test process that started it exits, the pipe closes and so does moto."""
+closes: when the test process that started it exits, the pipe closes and so does moto.
+
+One S3 behaviour moto lacks is added in front of it, as S3 has it: a request carrying
+x-amz-expected-bucket-owner (or x-amz-source-expected-bucket-owner for the copy source)
+for a bucket owned by another account is answered 403 AccessDenied, and nothing is written.
+Requests are path-style (the tests set S3_FORCE_PATH_STYLE)."""
 
 import sys
+from urllib.parse import unquote
 
-from moto.server import ThreadedMotoServer
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+from moto.s3.models import s3_backends
+from werkzeug.serving import make_server
 
-server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-server.start()
-print(server.get_host_and_port()[1], flush=True)
+DENIED = (
+    b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>AccessDenied</Code>'
+    b"<Message>Access Denied</Message><RequestId>expected-bucket-owner</RequestId></Error>"
+)
+
+
+def owner_of(bucket):
+    entry = s3_backends.bucket_accounts.get(bucket)
+    return entry[1] if entry else None
+
+
+def expected_owner_check(app):
+    def middleware(environ, start_response):
+        checks = []
+        expected = environ.get("HTTP_X_AMZ_EXPECTED_BUCKET_OWNER")
+        path = environ.get("PATH_INFO", "/").lstrip("/")
+        if expected and path:
+            checks.append((path.split("/", 1)[0], expected))
+        source_expected = environ.get("HTTP_X_AMZ_SOURCE_EXPECTED_BUCKET_OWNER")
+        copy_source = environ.get("HTTP_X_AMZ_COPY_SOURCE")
+        if source_expected and copy_source:
+            checks.append((unquote(copy_source).lstrip("/").split("/", 1)[0], source_expected))
+        for bucket, account in checks:
+            owner = owner_of(bucket)
+            if owner is not None and owner != account:
+                start_response("403 Forbidden", [("Content-Type", "application/xml")])
+                return [b"" if environ.get("REQUEST_METHOD") == "HEAD" else DENIED]
+        return app(environ, start_response)
+
+    return middleware
+
+
+app = expected_owner_check(DomainDispatcherApplication(create_backend_app))
+server = make_server("127.0.0.1", 0, app, threaded=True)
+print(server.server_port, flush=True)
+import threading  # noqa: E402
+
+threading.Thread(target=server.serve_forever, daemon=True).start()
 sys.stdin.read()
-server.stop()
+server.shutdown()

@@ -190,8 +190,8 @@ async fn main() -> ExitCode {
     drop(watch);
 
     println!(
-        "\n{:<34} {:<28} {:>9}  {:<40} {}",
-        "replica", "trigger", "bytes", "KMS key", "verdict"
+        "\n{:<34} {:<28} {:>9}  {:<40} verdict",
+        "replica", "trigger", "bytes", "KMS key"
     );
     for o in &objects {
         let verdict = verify(&world, o).await;

@@ -41,3 +41,54 @@ async fn the_binary_serves_events_through_the_runtime_api() {
     assert!(err.contains("foreign-bucket"), "{err}");
     world.assert_replica(key, &body).await;
 }
+
+/// A missing or malformed variable fails the cold start with a message naming it.
+#[test]
+fn the_binary_refuses_to_start_with_a_bad_configuration() {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| replicator_tests::workspace().join("target"));
+    let binary = target.join("debug/event-copier");
+    assert!(
+        binary.exists(),
+        "{} not built: run cargo build -p event-copier",
+        binary.display()
+    );
+    for (unset, bad, expected) in [
+        (
+            "SOURCE_BUCKET",
+            None,
+            "invalid configuration: SOURCE_BUCKET is required",
+        ),
+        (
+            "",
+            Some(("DESTINATION_KMS_KEY_ID", "alias/replica")),
+            "invalid configuration: DESTINATION_KMS_KEY_ID=\"alias/replica\" is invalid",
+        ),
+    ] {
+        let mut cmd = std::process::Command::new(&binary);
+        cmd.env_clear()
+            .env("SOURCE_BUCKET", "src-bucket")
+            .env("DESTINATION_BUCKET", "dst-bucket")
+            .env("DESTINATION_ROLE_ARN", "arn:aws:iam::222222222222:role/r")
+            .env(
+                "DESTINATION_KMS_KEY_ID",
+                "arn:aws:kms:us-east-1:222222222222:key/k",
+            )
+            .env("AWS_LAMBDA_RUNTIME_API", "127.0.0.1:9");
+        if !unset.is_empty() {
+            cmd.env_remove(unset);
+        }
+        if let Some((k, v)) = bad {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(!out.status.success(), "{text}");
+        assert!(text.contains(expected), "{text}");
+    }
+}

@@ -5,4 +5,6 @@ mod common;
 mod copy_object;
 mod deletes;
 mod lambda_runtime;
+mod security;
 mod triggers;
+mod unversioned;

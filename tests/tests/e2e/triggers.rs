@@ -161,3 +161,22 @@ async fn unrecognised_payloads_fail_the_invocation() {
         assert!(handler.handle(payload).await.is_err());
     }
 }
+
+#[tokio::test]
+async fn batch_operations_copy_a_large_object_whose_size_the_task_does_not_give() {
+    let world = World::new().await;
+    let body = bytes(17 * 1024 * 1024, 9);
+    world.put("backfill/huge.bin", body.clone()).await;
+    let mut event = world.fixture("batch-operations-2.0.json");
+    event["tasks"][0]["s3Key"] = "backfill/huge.bin".into();
+    let out = world.handler().await.handle(event).await.unwrap();
+    assert_eq!(out["results"][0]["resultCode"], "Succeeded", "{out}");
+    assert!(
+        out["results"][0]["resultString"]
+            .as_str()
+            .unwrap()
+            .contains("Multipart"),
+        "{out}"
+    );
+    world.assert_replica("backfill/huge.bin", &body).await;
+}
