@@ -232,6 +232,24 @@ impl World {
         Replicator::new(config, clients)
     }
 
+    /// A scheduled-sync engine for this world (SYNC_* settings from `overrides`), with an
+    /// SQS client when SYNC_QUEUE_URL is set.
+    pub async fn syncer(&self) -> replicator_core::sync::Syncer {
+        let vars = self.vars();
+        let sync = replicator_core::sync::SyncConfig::from_lookup(|k| vars.get(k).cloned())
+            .expect("valid sync settings");
+        let sqs = sync
+            .queue_url
+            .as_ref()
+            .map(|_| aws_sdk_sqs::Client::new(&self.source_sdk));
+        replicator_core::sync::Syncer::new(
+            self.replicator().await,
+            sqs,
+            sync,
+            Some(REGION.to_owned()),
+        )
+    }
+
     pub async fn handler(&self) -> Handler {
         Handler::new(
             self.replicator().await,
@@ -266,6 +284,42 @@ impl World {
             .version_id()
             .expect("versioned source")
             .to_owned()
+    }
+
+    /// Every (key, version id) in the destination bucket, delete markers included, sorted.
+    pub async fn all_destination_versions(&self) -> Vec<(String, String)> {
+        let mut all = Vec::new();
+        let (mut km, mut vm) = (None::<String>, None::<String>);
+        loop {
+            let out = self
+                .dst
+                .list_object_versions()
+                .bucket(&self.destination_bucket)
+                .set_key_marker(km.take())
+                .set_version_id_marker(vm.take())
+                .send()
+                .await
+                .expect("list destination versions");
+            for v in out.versions() {
+                all.push((
+                    v.key().unwrap_or_default().to_owned(),
+                    v.version_id().unwrap_or_default().to_owned(),
+                ));
+            }
+            for d in out.delete_markers() {
+                all.push((
+                    d.key().unwrap_or_default().to_owned(),
+                    format!("marker:{}", d.version_id().unwrap_or_default()),
+                ));
+            }
+            if !out.is_truncated().unwrap_or(false) {
+                break;
+            }
+            km = out.next_key_marker().map(str::to_owned);
+            vm = out.next_version_id_marker().map(str::to_owned);
+        }
+        all.sort();
+        all
     }
 
     /// Every version (not delete markers) of a destination key.
@@ -414,17 +468,4 @@ pub fn bytes(len: usize, seed: u64) -> Vec<u8> {
     v
 }
 
-/// Form-URL-encodes a key the way S3 does in notifications.
-pub fn form_encode(key: &str) -> String {
-    let mut out = String::new();
-    for b in key.bytes() {
-        match b {
-            b' ' => out.push('+'),
-            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'*' | b'/' => {
-                out.push(b as char)
-            }
-            _ => out.push_str(&format!("%{b:02X}")),
-        }
-    }
-    out
-}
+pub use replicator_core::key::encode_event_key as form_encode;

@@ -7,7 +7,7 @@
 use std::cmp::Ordering;
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use aws_sdk_s3::operation::get_object::GetObjectOutput;
 use aws_sdk_s3::operation::head_object::HeadObjectOutput;
@@ -135,6 +135,16 @@ impl Replicator {
     /// Replicates (or deletes, or skips) one object. `Ok` outcomes need no retry; an `Err`
     /// says whether a retry can help.
     pub async fn replicate(&self, req: &ObjectRequest) -> Result<Outcome, ReplicationError> {
+        self.replicate_by(req, None).await
+    }
+
+    /// Like [`replicate`](Self::replicate), but starts no new part after `deadline`: a copy
+    /// still in progress then is aborted cleanly and reported as retryable.
+    pub async fn replicate_by(
+        &self,
+        req: &ObjectRequest,
+        deadline: Option<Instant>,
+    ) -> Result<Outcome, ReplicationError> {
         if req.bucket != self.config.source_bucket {
             return Err(ReplicationError::ForeignBucket {
                 bucket: req.bucket.clone(),
@@ -147,8 +157,21 @@ impl Replicator {
         }
         let dest_key = self.config.destination_key(&req.key);
         crate::key::validate_key(&dest_key)?;
+        let reserved = format!(
+            "{}{}",
+            self.config.destination_prefix,
+            crate::sync::checkpoint::RESERVED_PREFIX
+        );
+        if dest_key.starts_with(&reserved) {
+            return Err(ReplicationError::Rejected {
+                resource: self.dest_resource(&dest_key),
+                message: format!(
+                    "keys under {reserved} are reserved for the replicator's own state"
+                ),
+            });
+        }
         match req.kind {
-            ChangeKind::Created => self.copy(req, &dest_key).await,
+            ChangeKind::Created => self.copy(req, &dest_key, deadline).await,
             ChangeKind::DeleteMarkerCreated if self.config.replicate_deletes => {
                 self.delete(req, &dest_key).await
             }
@@ -157,7 +180,12 @@ impl Replicator {
         }
     }
 
-    async fn copy(&self, req: &ObjectRequest, dest_key: &str) -> Result<Outcome, ReplicationError> {
+    async fn copy(
+        &self,
+        req: &ObjectRequest,
+        dest_key: &str,
+        deadline: Option<Instant>,
+    ) -> Result<Outcome, ReplicationError> {
         let mut source: Option<SourceObject> = None;
         for attempt in 1..=MAX_CONDITIONAL_ATTEMPTS {
             let replica = self.head_replica(dest_key).await?;
@@ -222,7 +250,7 @@ impl Replicator {
                     .await?
                 }
                 None => {
-                    self.copy_multipart(req, dest_key, &src.head, &provenance, &condition)
+                    self.copy_multipart(req, dest_key, &src.head, &provenance, &condition, deadline)
                         .await?
                 }
             };
@@ -255,6 +283,15 @@ impl Replicator {
             resource: format!("s3://{}/{}", self.config.destination_bucket, dest_key),
             attempts: MAX_CONDITIONAL_ATTEMPTS,
         })
+    }
+
+    /// Whether the replica is known to be up to date for a request, from one HEAD.
+    pub async fn replica_is_current(&self, req: &ObjectRequest) -> Result<bool, ReplicationError> {
+        let dest_key = self.config.destination_key(&req.key);
+        Ok(replica_matches(
+            req,
+            self.head_replica(&dest_key).await?.as_ref(),
+        ))
     }
 
     /// HEADs the replica. `None` when there is none (or its current version is a delete marker).
@@ -571,6 +608,20 @@ impl Replicator {
 
     pub(crate) fn source_resource(&self, bucket: &str, key: &str) -> String {
         format!("s3://{bucket}/{key}")
+    }
+}
+
+/// The replica's provenance names the requested version, or the listed ETag and time.
+fn replica_matches(req: &ObjectRequest, replica: Option<&ReplicaFacts>) -> bool {
+    let Some(p) = replica.and_then(|r| r.provenance.as_ref()) else {
+        return false;
+    };
+    if let Some(v) = &req.version_id {
+        return p.version_id.as_ref() == Some(v);
+    }
+    match &req.listed {
+        Some(l) => p.etag == l.etag.trim_matches('"') && p.last_modified == l.last_modified,
+        None => false,
     }
 }
 

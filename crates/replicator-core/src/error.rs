@@ -115,6 +115,9 @@ pub enum ReplicationError {
 
     #[error("source object {resource} changed while it was being copied; will retry")]
     SourceChanged { resource: String },
+
+    #[error("stopped copying {resource} at the invocation's deadline; the next attempt copies it")]
+    DeadlineReached { resource: String },
 }
 
 impl ReplicationError {
@@ -122,7 +125,9 @@ impl ReplicationError {
     pub fn is_retryable(&self) -> bool {
         match self {
             Self::AssumeRole { retryable, .. } | Self::Service { retryable, .. } => *retryable,
-            Self::Contended { .. } | Self::SourceChanged { .. } => true,
+            Self::Contended { .. } | Self::SourceChanged { .. } | Self::DeadlineReached { .. } => {
+                true
+            }
             Self::ForeignBucket { .. }
             | Self::InvalidEvent(_)
             | Self::InvalidKey(_)
@@ -147,6 +152,7 @@ impl ReplicationError {
             Self::Rejected { .. } => "Rejected",
             Self::Contended { .. } => "Contended",
             Self::SourceChanged { .. } => "SourceChanged",
+            Self::DeadlineReached { .. } => "DeadlineReached",
         }
     }
 }

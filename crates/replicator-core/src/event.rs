@@ -179,6 +179,7 @@ pub fn decode_s3_record(record: &S3EventRecord, scope: &Scope) -> Decoded {
         sequencer: record.s3.object.sequencer.clone(),
         event_time_ms: Some(record.event_time.timestamp_millis()),
         kind,
+        listed: None,
     }))
 }
 
@@ -313,6 +314,7 @@ pub fn decode_eventbridge(event: &EventBridgeEvent<Value>, scope: &Scope) -> Dec
         sequencer: detail.object.sequencer,
         event_time_ms: event.time.map(|t| t.timestamp_millis()),
         kind,
+        listed: None,
     }))
 }
 
@@ -348,6 +350,7 @@ pub fn decode_batch_task(task: &S3BatchJobTask, scope: &Scope) -> Decoded {
         sequencer: None,
         event_time_ms: None,
         kind: ChangeKind::Created,
+        listed: None,
     }))
 }
 

@@ -65,6 +65,23 @@ pub fn decode_event_key(encoded: &str) -> Result<String, KeyError> {
     Ok(key)
 }
 
+/// Encodes a key the way S3 does in event notifications (the inverse of
+/// [`decode_event_key`]): `+` for space, percent-escapes for everything but
+/// `A-Za-z0-9-_.*/`.
+pub fn encode_event_key(key: &str) -> String {
+    let mut out = String::with_capacity(key.len());
+    for b in key.bytes() {
+        match b {
+            b' ' => out.push('+'),
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'*' | b'/' => {
+                out.push(b as char)
+            }
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
 /// Checks a decoded key against S3's rules.
 pub fn validate_key(key: &str) -> Result<(), KeyError> {
     if key.is_empty() {
@@ -113,20 +130,7 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    /// Form-URL-encodes a key the way S3 does in notifications.
-    fn form_encode(key: &str) -> String {
-        let mut out = String::new();
-        for b in key.bytes() {
-            match b {
-                b' ' => out.push('+'),
-                b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'*' | b'/' => {
-                    out.push(b as char)
-                }
-                _ => out.push_str(&format!("%{b:02X}")),
-            }
-        }
-        out
-    }
+    use super::encode_event_key as form_encode;
 
     #[test]
     fn plus_is_space_and_escaped_plus_is_plus() {

@@ -32,9 +32,10 @@ pub mod metrics;
 mod multipart;
 pub mod plan;
 pub mod request;
+pub mod sync;
 
 pub use clients::Clients;
 pub use config::{Config, ConfigError};
 pub use copy::Replicator;
 pub use error::ReplicationError;
-pub use request::{ChangeKind, Method, ObjectRequest, Outcome, SkipReason};
+pub use request::{ChangeKind, Listed, Method, ObjectRequest, Outcome, SkipReason};

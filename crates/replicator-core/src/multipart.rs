@@ -2,6 +2,8 @@
 //! at once, each holding its bytes against the engine's memory budget. An upload that
 //! cannot be completed is aborted, so no parts are left behind.
 
+use std::time::Instant;
+
 use aws_sdk_s3::operation::upload_part::UploadPartOutput;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{
@@ -28,6 +30,7 @@ impl Replicator {
         head: &SourceHead,
         provenance: &Provenance,
         condition: &Condition,
+        deadline: Option<Instant>,
     ) -> Result<WriteResult, ReplicationError> {
         let cfg = &self.config;
         let (part_size, part_count) =
@@ -74,7 +77,13 @@ impl Replicator {
 
         let result = self
             .upload_parts_and_complete(
-                req, dest_key, head, &upload_id, part_size, part_count, condition,
+                req,
+                dest_key,
+                head,
+                &upload_id,
+                (part_size, part_count),
+                condition,
+                deadline,
             )
             .await;
         let completed = matches!(result, Ok(WriteResult::Written { .. }));
@@ -93,14 +102,22 @@ impl Replicator {
         dest_key: &str,
         head: &SourceHead,
         upload_id: &str,
-        part_size: u64,
-        part_count: u64,
+        (part_size, part_count): (u64, u64),
         condition: &Condition,
+        deadline: Option<Instant>,
     ) -> Result<WriteResult, ReplicationError> {
         let in_flight =
             (self.config.max_in_flight_bytes / part_size).clamp(1, MAX_PARTS_IN_FLIGHT) as usize;
         let mut parts: Vec<CompletedPart> = futures::stream::iter(1..=part_count)
-            .map(|number| self.copy_part(req, dest_key, head, upload_id, part_size, number))
+            .map(|number| async move {
+                if deadline.is_some_and(|d| Instant::now() >= d) {
+                    return Err(ReplicationError::DeadlineReached {
+                        resource: self.source_resource(&req.bucket, &req.key),
+                    });
+                }
+                self.copy_part(req, dest_key, head, upload_id, part_size, number)
+                    .await
+            })
             .buffer_unordered(in_flight)
             .try_collect()
             .await?;

@@ -27,6 +27,18 @@ pub struct ObjectRequest {
     /// When the event happened (milliseconds since the epoch), for the lag metric.
     pub event_time_ms: Option<i64>,
     pub kind: ChangeKind,
+    /// The current version as a listing saw it, when the request comes from a listing
+    /// (sync): a replica whose provenance matches it is up to date without reading the source.
+    pub listed: Option<Listed>,
+}
+
+/// What ListObjectsV2 says about an object.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Listed {
+    pub etag: String,
+    /// Seconds since the epoch.
+    pub last_modified: i64,
+    pub size: u64,
 }
 
 impl ObjectRequest {
@@ -39,6 +51,7 @@ impl ObjectRequest {
             sequencer: None,
             event_time_ms: None,
             kind: ChangeKind::Created,
+            listed: None,
         }
     }
 

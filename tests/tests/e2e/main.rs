@@ -6,5 +6,6 @@ mod copy_object;
 mod deletes;
 mod lambda_runtime;
 mod security;
+mod sync;
 mod triggers;
 mod unversioned;

@@ -1,0 +1,204 @@
+//! Where a pass stands, kept as a small JSON object in the destination bucket under the
+//! reserved prefix `{DESTINATION_PREFIX}.s3-fallback-replicator/sync/` (which sync never
+//! lists as a replica and the copier refuses to write over).
+//!
+//! Every write is conditional on the ETag read before it, and a run holds a lease (owner,
+//! expiry) while it works: an overlapping invocation sees the lease and stops at once, so
+//! two runs never work the same keys, and a crashed run's lease simply expires.
+
+use aws_sdk_s3::primitives::ByteStream;
+use serde::{Deserialize, Serialize};
+
+use crate::copy::{lost_race, Replicator};
+use crate::error::{http_status, ReplicationError};
+
+/// Reserved key prefix (after DESTINATION_PREFIX) for the replicator's own objects.
+pub const RESERVED_PREFIX: &str = ".s3-fallback-replicator/";
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Checkpoint {
+    /// Identifies the pass (its start time in ms); a new pass starts after a complete one.
+    pub pass_started_ms: i64,
+    /// Every source key up to and including this one is done for this pass.
+    pub start_after: Option<String>,
+    /// Keys that failed in this pass; retried first by the next run.
+    pub failed: Vec<String>,
+    pub lease: Option<Lease>,
+    /// When the last complete pass ended.
+    pub last_complete_ms: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Lease {
+    pub owner: String,
+    pub expires_ms: i64,
+}
+
+/// The checkpoint object's key for a sync over `prefix`.
+pub fn checkpoint_key(destination_prefix: &str, prefix: &str) -> String {
+    use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
+    let name = if prefix.is_empty() {
+        "all".to_owned()
+    } else {
+        format!("prefix-{}", utf8_percent_encode(prefix, NON_ALPHANUMERIC))
+    };
+    format!("{destination_prefix}{RESERVED_PREFIX}sync/{name}.json")
+}
+
+/// The stored checkpoint and the ETag to make the next write conditional on.
+#[derive(Debug, Clone)]
+pub struct Stored {
+    pub checkpoint: Checkpoint,
+    pub etag: Option<String>,
+}
+
+pub enum Acquired {
+    /// This run holds the lease.
+    Held(Stored),
+    /// Another run holds an unexpired lease.
+    Busy(Lease),
+}
+
+impl Replicator {
+    pub(crate) async fn read_checkpoint(&self, key: &str) -> Result<Stored, ReplicationError> {
+        let cfg = &self.config;
+        let got = self
+            .clients
+            .destination
+            .get_object()
+            .bucket(&cfg.destination_bucket)
+            .key(key)
+            .send()
+            .await;
+        match got {
+            Ok(out) => {
+                let etag = out.e_tag().map(str::to_owned);
+                let bytes = crate::copy::read_body(
+                    out.body,
+                    out.content_length.unwrap_or(0).max(0) as u64,
+                    key,
+                )
+                .await?;
+                // An unreadable checkpoint (hand-edited, older format) starts a new pass
+                // rather than blocking sync forever; the write stays conditional on its ETag.
+                let checkpoint = serde_json::from_slice(&bytes).unwrap_or_default();
+                Ok(Stored { checkpoint, etag })
+            }
+            Err(e) if http_status(&e) == Some(404) => Ok(Stored {
+                checkpoint: Checkpoint::default(),
+                etag: None,
+            }),
+            Err(e) => Err(crate::error::classify(
+                &self.dest_request("s3:GetObject", Some(key)),
+                e,
+            )),
+        }
+    }
+
+    /// Writes the checkpoint if nobody changed it since `previous_etag`; `Ok(None)` when
+    /// someone did.
+    pub(crate) async fn write_checkpoint(
+        &self,
+        key: &str,
+        checkpoint: &Checkpoint,
+        previous_etag: Option<&str>,
+    ) -> Result<Option<String>, ReplicationError> {
+        let cfg = &self.config;
+        let body = serde_json::to_vec_pretty(checkpoint).expect("checkpoint serialises");
+        let mut put = self
+            .clients
+            .destination
+            .put_object()
+            .bucket(&cfg.destination_bucket)
+            .key(key)
+            .content_type("application/json")
+            .body(ByteStream::from(body))
+            .server_side_encryption(aws_sdk_s3::types::ServerSideEncryption::AwsKms)
+            .ssekms_key_id(&cfg.destination_kms_key_id)
+            .bucket_key_enabled(cfg.bucket_key_enabled);
+        put = match previous_etag {
+            Some(etag) => put.if_match(etag),
+            None => put.if_none_match("*"),
+        };
+        match put.send().await {
+            Ok(out) => Ok(Some(out.e_tag().unwrap_or_default().to_owned())),
+            Err(e) if lost_race(&e) => Ok(None),
+            Err(e) => Err(crate::error::classify(
+                &self.dest_request("s3:PutObject", Some(key)),
+                e,
+            )),
+        }
+    }
+
+    /// Reads the checkpoint and takes the lease until `expires_ms`, unless another run
+    /// holds it.
+    pub(crate) async fn acquire_checkpoint(
+        &self,
+        key: &str,
+        owner: &str,
+        now_ms: i64,
+        expires_ms: i64,
+    ) -> Result<Acquired, ReplicationError> {
+        let stored = self.read_checkpoint(key).await?;
+        if let Some(lease) = &stored.checkpoint.lease {
+            if lease.owner != owner && lease.expires_ms > now_ms {
+                return Ok(Acquired::Busy(lease.clone()));
+            }
+        }
+        let mut checkpoint = stored.checkpoint.clone();
+        checkpoint.lease = Some(Lease {
+            owner: owner.to_owned(),
+            expires_ms,
+        });
+        match self
+            .write_checkpoint(key, &checkpoint, stored.etag.as_deref())
+            .await?
+        {
+            Some(etag) => Ok(Acquired::Held(Stored {
+                checkpoint,
+                etag: Some(etag),
+            })),
+            // Someone wrote between our read and write: they hold it now.
+            None => {
+                let now = self.read_checkpoint(key).await?;
+                Ok(Acquired::Busy(now.checkpoint.lease.unwrap_or(Lease {
+                    owner: "unknown".into(),
+                    expires_ms,
+                })))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn checkpoint_keys_live_under_the_reserved_prefix() {
+        assert_eq!(
+            checkpoint_key("", ""),
+            ".s3-fallback-replicator/sync/all.json"
+        );
+        assert_eq!(
+            checkpoint_key("replica/", "in/a b"),
+            "replica/.s3-fallback-replicator/sync/prefix-in%2Fa%20b.json"
+        );
+    }
+
+    #[test]
+    fn checkpoint_round_trips() {
+        let c = Checkpoint {
+            pass_started_ms: 5,
+            start_after: Some("k".into()),
+            failed: vec!["f".into()],
+            lease: Some(Lease {
+                owner: "o".into(),
+                expires_ms: 9,
+            }),
+            last_complete_ms: None,
+        };
+        let back: Checkpoint = serde_json::from_slice(&serde_json::to_vec(&c).unwrap()).unwrap();
+        assert_eq!(back, c);
+    }
+}

@@ -1,0 +1,47 @@
+//! Lambda entry point: configuration and clients once, then one sync run per invocation.
+
+use lambda_runtime::{service_fn, LambdaEvent};
+use replicator_core::sync::{SyncConfig, Syncer};
+use replicator_core::{Clients, Config, Replicator};
+use serde_json::Value;
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    event_copier::init_tracing();
+    let (config, sync_config) = match (Config::from_env(), SyncConfig::from_env()) {
+        (Ok(c), Ok(s)) => (c, s),
+        (Err(e), _) | (_, Err(e)) => {
+            tracing::error!(error = %e, "invalid configuration; the function cannot start");
+            eprintln!("invalid configuration: {e}");
+            std::process::exit(1);
+        }
+    };
+    let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let region = sdk.region().map(|r| r.to_string());
+    let clients = Clients::new(&sdk, &config).await;
+    let sqs = sync_config
+        .queue_url
+        .as_ref()
+        .map(|_| aws_sdk_sqs::Client::new(&sdk));
+    let function =
+        std::env::var("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_else(|_| "scheduled-sync".into());
+    tracing::info!(?config, ?sync_config, "scheduled sync ready");
+    let syncer = Syncer::new(Replicator::new(config, clients), sqs, sync_config, region);
+    let syncer = &syncer;
+    let function = function.as_str();
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
+        let deadline = scheduled_sync::deadline_instant(event.context.deadline());
+        let report = scheduled_sync::handle(
+            syncer,
+            event.payload,
+            Some(deadline),
+            event.context.request_id.clone(),
+            function,
+        )
+        .await?;
+        Ok::<_, scheduled_sync::SyncFailed>(
+            serde_json::to_value(report).expect("report serialises"),
+        )
+    }))
+    .await
+}

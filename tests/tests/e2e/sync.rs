@@ -1,0 +1,435 @@
+//! The scheduled sync through its real handler (`scheduled_sync::handle`), against the
+//! emulator: convergence, idempotence, time budget and resume, dry run, fan-out through SQS
+//! to the event copier, and guarded deletes.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use replicator_core::sync::{SyncReport, Syncer};
+use replicator_tests::{bytes, World};
+use serde_json::{json, Value};
+
+async fn run(syncer: &Syncer, input: Value, deadline: Option<Instant>) -> SyncReport {
+    scheduled_sync::handle(
+        syncer,
+        input,
+        deadline,
+        format!("run-{}", rand::random::<u32>()),
+        "sync-test",
+    )
+    .await
+    .unwrap_or_else(|e| panic!("sync failed: {e}"))
+}
+
+fn scheduled() -> Value {
+    let text = std::fs::read_to_string(replicator_tests::workspace().join("events/schedule.json"))
+        .unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+/// Puts many source objects concurrently.
+async fn put_many(world: &World, objects: &BTreeMap<String, Vec<u8>>) {
+    futures::stream::iter(objects.iter())
+        .for_each_concurrent(16, |(k, v)| async move {
+            world.put(k, v.clone()).await;
+        })
+        .await;
+}
+
+/// Checks every source object has a byte-identical replica under the destination key.
+async fn assert_converged(world: &World, objects: &BTreeMap<String, Vec<u8>>) {
+    futures::stream::iter(objects.iter())
+        .for_each_concurrent(16, |(k, v)| async move { world.assert_replica(k, v).await })
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bucket_of_500_objects_converges_and_a_second_run_copies_nothing() {
+    let world = World::new().await;
+    let mut objects: BTreeMap<String, Vec<u8>> = BTreeMap::new();
+    for i in 0..520u64 {
+        let key = match i % 5 {
+            0 => format!("data/{i:04} with space+plus.bin"),
+            1 => format!("data/ünï/{i:04}"),
+            _ => format!("data/{i:04}"),
+        };
+        objects.insert(key, bytes(100 + (i as usize % 7) * 300, i));
+    }
+    put_many(&world, &objects).await;
+    // 200 already replicated.
+    let replicator = world.replicator().await;
+    let keys: Vec<String> = objects.keys().cloned().collect();
+    for key in keys.iter().take(200) {
+        replicator
+            .replicate(&replicator_core::ObjectRequest::created(
+                world.source_bucket.clone(),
+                key.clone(),
+            ))
+            .await
+            .unwrap();
+    }
+    // 50 of those rewritten with the same size, 20 with another size.
+    let mut changed = BTreeMap::new();
+    for (n, key) in keys.iter().take(70).enumerate() {
+        let old = &objects[key];
+        let new = if n < 50 {
+            bytes(old.len(), 10_000 + n as u64)
+        } else {
+            bytes(old.len() + 1, 20_000 + n as u64)
+        };
+        changed.insert(key.clone(), new);
+    }
+    put_many(&world, &changed).await;
+    objects.extend(changed);
+    // 30 destination-only objects.
+    for i in 0..30 {
+        world
+            .dst
+            .put_object()
+            .bucket(&world.destination_bucket)
+            .key(format!("data/only-in-destination-{i}"))
+            .body(b"x".to_vec().into())
+            .send()
+            .await
+            .unwrap();
+    }
+
+    let syncer = world.syncer().await;
+    let first = run(&syncer, scheduled(), None).await;
+    assert!(first.complete, "{first:?}");
+    assert_eq!(first.failed, 0, "{:?}", first.failed_keys);
+    assert_eq!(first.copied, 320 + 70, "{first:?}");
+    assert_eq!(first.skipped, 130, "{first:?}");
+    assert_eq!(first.destination_only, 30);
+    assert_converged(&world, &objects).await;
+    for i in 0..30 {
+        assert!(
+            world
+                .replica_bytes(&format!("data/only-in-destination-{i}"))
+                .await
+                .is_some(),
+            "kept"
+        );
+    }
+
+    let versions = world.all_destination_versions().await;
+    let second = run(&syncer, scheduled(), None).await;
+    assert!(second.complete);
+    assert_eq!(
+        (second.copied, second.failed, second.skipped),
+        (0, 0, 520),
+        "{second:?}"
+    );
+    // Only the checkpoint object may have gained versions.
+    let replica_versions = |v: &[(String, String)]| -> Vec<(String, String)> {
+        v.iter()
+            .filter(|(k, _)| !k.starts_with(".s3-fallback-replicator/"))
+            .cloned()
+            .collect()
+    };
+    assert_eq!(
+        replica_versions(&world.all_destination_versions().await),
+        replica_versions(&versions)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_short_deadline_stops_early_and_later_runs_finish_the_pass() {
+    let mut world = World::new().await;
+    world
+        .overrides
+        .insert("SYNC_TIME_MARGIN_SECONDS", "1".into());
+    world.overrides.insert("SYNC_CONCURRENCY", "4".into());
+    let objects: BTreeMap<String, Vec<u8>> = (0..300u64)
+        .map(|i| (format!("k/{i:05}"), bytes(2000, i)))
+        .collect();
+    put_many(&world, &objects).await;
+    let syncer = world.syncer().await;
+
+    let mut runs = 0;
+    let mut copied = 0;
+    loop {
+        runs += 1;
+        let started = Instant::now();
+        let deadline = started + Duration::from_millis(1600);
+        let report = run(&syncer, scheduled(), Some(deadline)).await;
+        assert!(
+            Instant::now() < deadline,
+            "run {runs} answered after its deadline"
+        );
+        assert_eq!(report.failed, 0, "{:?}", report.failed_keys);
+        copied += report.copied;
+        if report.complete {
+            break;
+        }
+        assert!(
+            report.checkpoint.is_some(),
+            "an incomplete run saves where it stopped"
+        );
+        assert!(runs < 60, "sync never completed");
+    }
+    assert!(runs > 1, "the deadline should have stopped the first run");
+    assert_eq!(copied, 300, "every object copied exactly once across runs");
+    assert_converged(&world, &objects).await;
+    for key in objects.keys() {
+        assert_eq!(
+            world.replica_versions(key).await.len(),
+            1,
+            "{key} written once"
+        );
+    }
+}
+
+#[tokio::test]
+async fn max_objects_limits_a_run() {
+    let world = World::new().await;
+    let objects: BTreeMap<String, Vec<u8>> = (0..25u64)
+        .map(|i| (format!("m/{i:03}"), bytes(10, i)))
+        .collect();
+    put_many(&world, &objects).await;
+    let syncer = world.syncer().await;
+    let report = run(&syncer, json!({"max_objects": 10}), None).await;
+    assert!(!report.complete);
+    assert_eq!(report.copied, 10);
+    let rest = run(&syncer, scheduled(), None).await;
+    assert!(rest.complete);
+    assert_eq!(rest.copied, 15, "{rest:?}");
+}
+
+#[tokio::test]
+async fn a_dry_run_writes_nothing() {
+    let world = World::new().await;
+    let objects: BTreeMap<String, Vec<u8>> = (0..20u64)
+        .map(|i| (format!("d/{i:03}"), bytes(10, i)))
+        .collect();
+    put_many(&world, &objects).await;
+    world
+        .dst
+        .put_object()
+        .bucket(&world.destination_bucket)
+        .key("d/orphan")
+        .body(b"o".to_vec().into())
+        .send()
+        .await
+        .unwrap();
+    let before = world.all_destination_versions().await;
+    let syncer = world.syncer().await;
+    let report = run(&syncer, world.fixture("schedule-dry-run.json"), None).await;
+    assert!(report.dry_run);
+    assert_eq!(report.would_copy_count, 20, "{report:?}");
+    assert_eq!(report.copied, 0);
+    assert_eq!(report.destination_only, 1);
+    assert_eq!(report.destination_only_keys, vec!["d/orphan".to_owned()]);
+    assert_eq!(
+        world.all_destination_versions().await,
+        before,
+        "nothing written, not even a checkpoint"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fan_out_through_sqs_converges_via_the_event_copier() {
+    let mut world = World::new().await;
+    let sqs = aws_sdk_sqs::Client::new(&world.source_sdk);
+    let queue = sqs
+        .create_queue()
+        .queue_name(format!("copier-{}", rand::random::<u32>()))
+        .send()
+        .await
+        .unwrap()
+        .queue_url()
+        .unwrap()
+        .to_owned();
+    world.overrides.insert("SYNC_QUEUE_URL", queue.clone());
+    let objects: BTreeMap<String, Vec<u8>> = (0..45u64)
+        .map(|i| (format!("fan/{i:03} é+x"), bytes(50 + i as usize, i)))
+        .collect();
+    put_many(&world, &objects).await;
+
+    let report = run(&world.syncer().await, scheduled(), None).await;
+    assert!(report.complete);
+    assert_eq!(report.enqueued, 45, "{report:?}");
+    assert_eq!(report.copied, 0, "fan-out does not copy itself");
+    assert!(world
+        .replica_bytes(objects.keys().next().unwrap())
+        .await
+        .is_none());
+
+    // Feed the queue to the event copier, as Lambda's SQS event source would.
+    let handler = world.handler().await;
+    let mut delivered = 0;
+    loop {
+        let got = sqs
+            .receive_message()
+            .queue_url(&queue)
+            .max_number_of_messages(10)
+            .send()
+            .await
+            .unwrap();
+        if got.messages().is_empty() {
+            break;
+        }
+        let records: Vec<Value> = got
+            .messages()
+            .iter()
+            .map(|m| {
+                json!({"messageId": m.message_id(), "receiptHandle": m.receipt_handle(), "body": m.body(),
+                       "attributes": {}, "messageAttributes": {}, "eventSource": "aws:sqs",
+                       "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:q", "awsRegion": "us-east-1"})
+            })
+            .collect();
+        delivered += records.len();
+        let out = handler.handle(json!({ "Records": records })).await.unwrap();
+        assert_eq!(out["batchItemFailures"], json!([]), "{out}");
+        for m in got.messages() {
+            sqs.delete_message()
+                .queue_url(&queue)
+                .receipt_handle(m.receipt_handle().unwrap())
+                .send()
+                .await
+                .unwrap();
+        }
+    }
+    assert_eq!(delivered, 45);
+    assert_converged(&world, &objects).await;
+    // Nothing left to enqueue.
+    let again = run(&world.syncer().await, scheduled(), None).await;
+    assert_eq!(again.enqueued, 0, "{again:?}");
+}
+
+#[tokio::test]
+async fn sync_delete_removes_only_orphaned_replicas_and_respects_the_limit() {
+    let mut world = World::new().await;
+    world.overrides.insert("SYNC_DELETE", "true".into());
+    let replicator = world.replicator().await;
+    // Two replicas whose sources were deleted, and one foreign object.
+    for key in ["del/a", "del/b"] {
+        world.put(key, b"x".to_vec()).await;
+        replicator
+            .replicate(&replicator_core::ObjectRequest::created(
+                world.source_bucket.clone(),
+                key,
+            ))
+            .await
+            .unwrap();
+        world
+            .src
+            .delete_object()
+            .bucket(&world.source_bucket)
+            .key(key)
+            .send()
+            .await
+            .unwrap();
+    }
+    world.put("del/keep", b"k".to_vec()).await;
+    world
+        .dst
+        .put_object()
+        .bucket(&world.destination_bucket)
+        .key("del/foreign")
+        .body(b"f".to_vec().into())
+        .send()
+        .await
+        .unwrap();
+
+    // Three destination-only objects, limit 2: the whole delete phase is refused.
+    world.overrides.insert("SYNC_MAX_DELETES", "2".into());
+    let refused = run(&world.syncer().await, scheduled(), None).await;
+    assert_eq!(refused.destination_only, 3);
+    assert_eq!(refused.deleted, 0);
+    assert!(
+        refused.delete_phase.starts_with("refused"),
+        "{}",
+        refused.delete_phase
+    );
+    assert!(world.replica_bytes("del/a").await.is_some());
+
+    world.overrides.insert("SYNC_MAX_DELETES", "3".into());
+    let done = run(&world.syncer().await, scheduled(), None).await;
+    assert_eq!(done.deleted, 2, "{done:?}");
+    assert!(world.replica_bytes("del/a").await.is_none());
+    assert!(world.replica_bytes("del/b").await.is_none());
+    assert!(
+        world.replica_bytes("del/foreign").await.is_some(),
+        "not ours: never deleted"
+    );
+    world.assert_replica("del/keep", b"k").await;
+    // The replicas' data is still there as noncurrent versions.
+    assert_eq!(world.replica_versions("del/a").await.len(), 1);
+}
+
+#[tokio::test]
+async fn an_empty_source_never_wipes_the_destination() {
+    let mut world = World::new().await;
+    world.overrides.insert("SYNC_DELETE", "true".into());
+    let replicator = world.replicator().await;
+    world.put("e/a", b"x".to_vec()).await;
+    replicator
+        .replicate(&replicator_core::ObjectRequest::created(
+            world.source_bucket.clone(),
+            "e/a",
+        ))
+        .await
+        .unwrap();
+    world
+        .src
+        .delete_object()
+        .bucket(&world.source_bucket)
+        .key("e/a")
+        .send()
+        .await
+        .unwrap();
+    let report = run(&world.syncer().await, scheduled(), None).await;
+    assert_eq!(report.deleted, 0);
+    assert!(
+        report.delete_phase.contains("no objects"),
+        "{}",
+        report.delete_phase
+    );
+    assert!(world.replica_bytes("e/a").await.is_some());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn overlapping_runs_do_not_work_the_same_keys() {
+    let world = World::new().await;
+    let objects: BTreeMap<String, Vec<u8>> = (0..60u64)
+        .map(|i| (format!("o/{i:03}"), bytes(500, i)))
+        .collect();
+    put_many(&world, &objects).await;
+    let a = world.syncer().await;
+    let b = world.syncer().await;
+    let (ra, rb) = tokio::join!(run(&a, scheduled(), None), run(&b, scheduled(), None));
+    assert!(
+        ra.busy || rb.busy,
+        "one run must find the other's lease: {ra:?} {rb:?}"
+    );
+    assert_eq!(ra.copied + rb.copied, 60);
+    assert_converged(&world, &objects).await;
+    let counts: HashMap<String, usize> = {
+        let mut m = HashMap::new();
+        for (k, _) in world.all_destination_versions().await {
+            *m.entry(k).or_default() += 1;
+        }
+        m
+    };
+    for key in objects.keys() {
+        assert_eq!(counts[key], 1, "{key} written once");
+    }
+}
+
+#[tokio::test]
+async fn a_prefix_outside_key_prefix_is_refused() {
+    let mut world = World::new().await;
+    world.overrides.insert("KEY_PREFIX", "in/".into());
+    let err = scheduled_sync::handle(
+        &world.syncer().await,
+        json!({"prefix": "out/"}),
+        None,
+        "r".into(),
+        "f",
+    )
+    .await
+    .unwrap_err();
+    assert!(err.to_string().contains("KEY_PREFIX"), "{err}");
+}
