@@ -339,19 +339,20 @@ impl Syncer {
                 Ok::<_, ReplicationError>((key, retry, step))
             })
             .buffered(self.config.concurrency);
-        let mut work = std::pin::pin!(work);
-
         let mut listing_error = None;
-        while let Some(item) = work.next().await {
-            match item {
-                Ok((key, retry, step)) => state.record(key, retry, step).await?,
-                Err(e) => {
-                    listing_error = Some(e);
-                    break;
+        {
+            // Scoped: dropping the stream stops the listing tasks.
+            let mut work = std::pin::pin!(work);
+            while let Some(item) = work.next().await {
+                match item {
+                    Ok((key, retry, step)) => state.record(key, retry, step).await?,
+                    Err(e) => {
+                        listing_error = Some(e);
+                        break;
+                    }
                 }
             }
         }
-        drop(work);
         state.flush().await?;
         let complete = listing_error.is_none() && !cut.load(AtomicOrdering::SeqCst);
 
@@ -503,29 +504,24 @@ impl Syncer {
                 if failed {
                     return None;
                 }
-                loop {
-                    if sh.is_none() {
-                        match s.recv().await {
-                            Some(Ok(o)) => sh = Some(o),
-                            Some(Err(e)) => return Some((Err(e), (s, r, None, None, true))),
-                            None => {}
-                        }
-                    }
-                    if rh.is_none() {
-                        match r.recv().await {
-                            Some(Ok(o)) => rh = Some(o),
-                            Some(Err(e)) => return Some((Err(e), (s, r, None, None, true))),
-                            None => {}
-                        }
-                    }
-                    let (take_s, take_r) = merge_order(sh.as_ref(), rh.as_ref());
-                    let a = if take_s { sh.take() } else { None };
-                    let b = if take_r { rh.take() } else { None };
-                    match decide_pair(a, b) {
-                        Some(action) => return Some((Ok(action), (s, r, sh, rh, false))),
-                        None => return None,
+                if sh.is_none() {
+                    match s.recv().await {
+                        Some(Ok(o)) => sh = Some(o),
+                        Some(Err(e)) => return Some((Err(e), (s, r, None, None, true))),
+                        None => {}
                     }
                 }
+                if rh.is_none() {
+                    match r.recv().await {
+                        Some(Ok(o)) => rh = Some(o),
+                        Some(Err(e)) => return Some((Err(e), (s, r, None, None, true))),
+                        None => {}
+                    }
+                }
+                let (take_s, take_r) = merge_order(sh.as_ref(), rh.as_ref());
+                let a = if take_s { sh.take() } else { None };
+                let b = if take_r { rh.take() } else { None };
+                decide_pair(a, b).map(|action| (Ok(action), (s, r, sh, rh, false)))
             },
         )
     }
