@@ -181,6 +181,7 @@ pub fn function_env(world: &crate::World) -> Vec<(String, String)> {
             ("AWS_SECRET_ACCESS_KEY", "source-secret"),
             ("AWS_EC2_METADATA_DISABLED", "true"),
             ("RUST_LOG", "info"),
+            ("SYNC_TIME_MARGIN_SECONDS", "2"),
         ]
         .map(|(k, v)| (k.to_owned(), v.to_owned())),
     );

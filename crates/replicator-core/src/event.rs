@@ -271,8 +271,9 @@ struct EbObject {
 
 /// Decodes an EventBridge `Object Created` or `Object Deleted` event from `aws.s3`.
 ///
-/// EventBridge carries the object key URL-encoded like S3 notifications do, so it is
-/// decoded the same way.
+/// Unlike notifications, EventBridge carries the object key as it is, not URL-encoded
+/// (captured events show keys such as `raw/2023-08-08T14:03:40.zip` with a literal `:`, which
+/// a notification would send as `%3A`), so the key is only validated, never decoded.
 pub fn decode_eventbridge(event: &EventBridgeEvent<Value>, scope: &Scope) -> Decoded {
     if event.source != "aws.s3" {
         return Err(invalid(format!(
@@ -308,7 +309,10 @@ pub fn decode_eventbridge(event: &EventBridgeEvent<Value>, scope: &Scope) -> Dec
     };
     Ok(Item::Object(ObjectRequest {
         bucket: detail.bucket.name,
-        key: decode_event_key(&detail.object.key)?,
+        key: {
+            validate_key(&detail.object.key)?;
+            detail.object.key
+        },
         version_id: normalize_version(detail.object.version_id.as_deref()),
         size: detail.object.size,
         sequencer: detail.object.sequencer,
@@ -476,6 +480,21 @@ mod tests {
             decode_batch_task(&v2.tasks[0], &scope()),
             Err(ReplicationError::ForeignBucket { .. })
         ));
+    }
+
+    #[test]
+    fn eventbridge_keys_are_taken_as_they_are() {
+        let event: EventBridgeEvent<Value> = serde_json::from_value(json!({
+            "version": "0", "id": "i", "detail-type": "Object Created", "source": "aws.s3",
+            "account": "1", "time": "2024-01-01T00:00:00Z", "region": "us-east-1", "resources": [],
+            "detail": {"version": "0", "bucket": {"name": "src"},
+                       "object": {"key": "a b+c%41:d.txt", "size": 1, "version-id": "v"}}
+        }))
+        .unwrap();
+        let Ok(Item::Object(o)) = decode_eventbridge(&event, &scope()) else {
+            panic!()
+        };
+        assert_eq!(o.key, "a b+c%41:d.txt");
     }
 
     #[test]

@@ -69,12 +69,21 @@ pub fn parse_input(payload: Value) -> Result<Overrides, SyncFailed> {
     }
 }
 
-/// Converts the Lambda context's wall-clock deadline into an `Instant`.
-pub fn deadline_instant(deadline: SystemTime) -> Instant {
-    let remaining = deadline
-        .duration_since(SystemTime::now())
-        .unwrap_or(Duration::ZERO);
-    Instant::now() + remaining
+/// Converts the Lambda context's deadline (milliseconds since the epoch) into an `Instant`.
+///
+/// A value before 2001 cannot be a real deadline: `cargo lambda watch` sends the function's
+/// timeout there (600000) instead of a point in time, so such a value is taken as a budget
+/// from now.
+pub fn deadline_instant(deadline_ms: u64) -> Instant {
+    const EPOCH_2001_MS: u64 = 978_307_200_000;
+    if deadline_ms < EPOCH_2001_MS {
+        return Instant::now() + Duration::from_millis(deadline_ms);
+    }
+    let deadline = SystemTime::UNIX_EPOCH + Duration::from_millis(deadline_ms);
+    Instant::now()
+        + deadline
+            .duration_since(SystemTime::now())
+            .unwrap_or(Duration::ZERO)
 }
 
 /// Handles one invocation and emits its metrics.
@@ -124,5 +133,17 @@ mod tests {
         assert!(parse_input(json!({"dryrun": true})).is_err());
         assert!(parse_input(json!({"dry_run": "yes"})).is_err());
         assert_eq!(parse_input(Value::Null).unwrap(), Overrides::default());
+    }
+
+    #[test]
+    fn deadlines_are_points_in_time_or_budgets() {
+        let now_ms = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as u64;
+        let left = |d: Instant| d.saturating_duration_since(Instant::now()).as_secs();
+        assert!((58..=60).contains(&left(deadline_instant(now_ms + 60_000))));
+        assert_eq!(left(deadline_instant(now_ms - 5_000)), 0);
+        assert!((598..=600).contains(&left(deadline_instant(600_000))));
     }
 }

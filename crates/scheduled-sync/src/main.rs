@@ -30,7 +30,13 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let syncer = &syncer;
     let function = function.as_str();
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
-        let deadline = scheduled_sync::deadline_instant(event.context.deadline());
+        let deadline = scheduled_sync::deadline_instant(event.context.deadline);
+        tracing::info!(
+            remaining_ms = deadline
+                .saturating_duration_since(std::time::Instant::now())
+                .as_millis() as u64,
+            "sync run starting"
+        );
         let report = scheduled_sync::handle(
             syncer,
             event.payload,

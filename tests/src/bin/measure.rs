@@ -1,7 +1,10 @@
-//! Measures one object's replication through the emulator: wall time and the process's
-//! peak resident memory during the copy alone.
+//! Measurements through the emulator, reported with wall time and the process's peak
+//! resident memory during the measured work alone (the kernel's counter is reset first):
 //!
-//! `cargo run --release -p replicator-tests --bin replicate-one -- 256` (size in MiB).
+//! - `measure object 256` — replicate one 256 MiB object (multipart);
+//! - `measure sync 1000` — a scheduled-sync run over 1,000 small objects.
+//!
+//! `cargo run --release -p replicator-tests --bin measure -- object 256`
 
 use std::time::Instant;
 
