@@ -620,6 +620,19 @@ mod tests {
     }
 
     #[test]
+    fn variables_lists_exactly_what_is_read() {
+        let read = std::cell::RefCell::new(std::collections::BTreeSet::new());
+        let vars = base();
+        let _ = Config::from_lookup(|k| {
+            read.borrow_mut().insert(k.to_owned());
+            vars.get(k).cloned()
+        });
+        let listed: std::collections::BTreeSet<String> =
+            VARIABLES.iter().map(|v| v.to_string()).collect();
+        assert_eq!(read.into_inner(), listed);
+    }
+
+    #[test]
     fn session_name_is_derived_from_the_function_name() {
         let mut vars = base();
         vars.insert("AWS_LAMBDA_FUNCTION_NAME", "my fn/copier".to_owned());

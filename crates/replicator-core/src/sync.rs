@@ -874,6 +874,18 @@ mod tests {
     use std::collections::HashMap;
 
     #[test]
+    fn sync_variables_lists_exactly_what_is_read() {
+        let read = std::cell::RefCell::new(std::collections::BTreeSet::new());
+        let _ = SyncConfig::from_lookup(|k| {
+            read.borrow_mut().insert(k.to_owned());
+            None
+        });
+        let listed: std::collections::BTreeSet<String> =
+            SYNC_VARIABLES.iter().map(|v| v.to_string()).collect();
+        assert_eq!(read.into_inner(), listed);
+    }
+
+    #[test]
     fn sync_settings_are_validated_by_name() {
         let load = |pairs: &[(&str, &str)]| {
             let m: HashMap<String, String> = pairs

@@ -7,5 +7,6 @@ mod deletes;
 mod lambda_runtime;
 mod security;
 mod sync;
+mod templates;
 mod triggers;
 mod unversioned;
