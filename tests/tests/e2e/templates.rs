@@ -116,7 +116,9 @@ fn the_destination_role_trusts_only_the_function_role_and_requires_the_external_
     let trust = &template["Resources"]["DestinationRole"]["Properties"]["AssumeRolePolicyDocument"]
         ["Statement"][0];
     assert_eq!(trust["Action"], Value::from("sts:AssumeRole"));
-    assert!(trust["Condition"]["StringEquals"]["sts:ExternalId"].is_tagged());
+    assert!(
+        matches!(&trust["Condition"]["StringEquals"]["sts:ExternalId"], Value::Tagged(t) if t.tag == "!Ref" && t.value == Value::from("ExternalId"))
+    );
     let principal = &trust["Principal"]["AWS"];
     assert!(
         matches!(principal, Value::Tagged(t) if t.tag == "!Ref" && t.value == Value::from("SourceFunctionRoleArns"))
