@@ -1,9 +1,12 @@
 """Starts moto's server on a free loopback port, prints the port, and serves until stdin
 closes: when the test process that started it exits, the pipe closes and so does moto.
 
-One S3 behaviour moto lacks is added in front of it, as S3 has it: a request carrying
-x-amz-expected-bucket-owner (or x-amz-source-expected-bucket-owner for the copy source)
-for a bucket owned by another account is answered 403 AccessDenied, and nothing is written.
+Two S3 behaviours are put right in front of moto, as S3 has them:
+- a request carrying x-amz-expected-bucket-owner (or x-amz-source-expected-bucket-owner for
+  the copy source) for a bucket owned by another account is answered 403 AccessDenied, and
+  nothing is written;
+- GetBucketVersioning answers with the root element S3 documents (VersioningConfiguration;
+  moto names it GetBucketVersioningResponse, which strict SDKs such as Rust's reject).
 Requests are path-style (the tests set S3_FORCE_PATH_STYLE)."""
 
 import sys
@@ -40,9 +43,26 @@ def expected_owner_check(app):
             if owner is not None and owner != account:
                 start_response("403 Forbidden", [("Content-Type", "application/xml")])
                 return [b"" if environ.get("REQUEST_METHOD") == "HEAD" else DENIED]
+        if environ.get("REQUEST_METHOD") == "GET" and environ.get("QUERY_STRING") == "versioning":
+            return fix_versioning_root(app, environ, start_response)
         return app(environ, start_response)
 
     return middleware
+
+
+def fix_versioning_root(app, environ, start_response):
+    captured = {}
+
+    def capture(status, headers, exc_info=None):
+        captured["status"], captured["headers"] = status, headers
+        return lambda data: None
+
+    body = b"".join(app(environ, capture))
+    body = body.replace(b"GetBucketVersioningResponse", b"VersioningConfiguration")
+    headers = [(k, v) for k, v in captured["headers"] if k.lower() != "content-length"]
+    headers.append(("Content-Length", str(len(body))))
+    start_response(captured["status"], headers)
+    return [body]
 
 
 app = expected_owner_check(DomainDispatcherApplication(create_backend_app))

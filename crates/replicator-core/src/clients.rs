@@ -42,6 +42,9 @@ impl Intercept for ExpectedBucketOwner {
 pub struct Clients {
     pub source: aws_sdk_s3::Client,
     pub destination: aws_sdk_s3::Client,
+    /// The SDK configuration acting as the destination role (for other services' clients,
+    /// such as KMS in `replicator doctor`).
+    pub destination_sdk: SdkConfig,
 }
 
 impl Clients {
@@ -73,17 +76,21 @@ impl Clients {
             source = source.interceptor(ExpectedBucketOwner(owner.clone()));
         }
 
-        let mut destination = aws_sdk_s3::config::Builder::from(sdk)
-            .force_path_style(config.force_path_style)
-            .credentials_provider(role)
-            .interceptor(ExpectedBucketOwner(config.destination_account_id.clone()));
+        let mut destination_sdk = sdk.to_builder().credentials_provider(
+            aws_credential_types::provider::SharedCredentialsProvider::new(role),
+        );
         if let Some(region) = destination_region {
-            destination = destination.region(region);
+            destination_sdk = destination_sdk.region(region);
         }
+        let destination_sdk = destination_sdk.build();
+        let destination = aws_sdk_s3::config::Builder::from(&destination_sdk)
+            .force_path_style(config.force_path_style)
+            .interceptor(ExpectedBucketOwner(config.destination_account_id.clone()));
 
         Self {
             source: aws_sdk_s3::Client::from_conf(source.build()),
             destination: aws_sdk_s3::Client::from_conf(destination.build()),
+            destination_sdk,
         }
     }
 }

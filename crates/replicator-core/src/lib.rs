@@ -30,6 +30,7 @@ pub mod event;
 pub mod key;
 pub mod metrics;
 mod multipart;
+pub mod permissions;
 pub mod plan;
 pub mod request;
 pub mod sync;

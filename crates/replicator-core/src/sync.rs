@@ -202,11 +202,18 @@ enum Step {
     Enqueue(String),
 }
 
+/// The SQS client the fan-out uses.
+pub use aws_sdk_sqs::Client as SqsClient;
+
+/// Called with each key as its work completes (the CLI's progress bar).
+pub type Progress = Arc<dyn Fn(&str) + Send + Sync>;
+
 pub struct Syncer {
     replicator: Replicator,
     sqs: Option<aws_sdk_sqs::Client>,
     config: SyncConfig,
     region: Option<String>,
+    progress: Option<Progress>,
 }
 
 impl Syncer {
@@ -221,7 +228,13 @@ impl Syncer {
             sqs,
             config,
             region,
+            progress: None,
         }
+    }
+
+    pub fn with_progress(mut self, progress: Progress) -> Self {
+        self.progress = Some(progress);
+        self
     }
 
     pub fn replicator(&self) -> &Replicator {

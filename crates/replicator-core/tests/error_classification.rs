@@ -60,6 +60,7 @@ fn replicator(put: Rule) -> Replicator {
         Clients {
             source,
             destination,
+            destination_sdk: aws_config::SdkConfig::builder().build(),
         },
     )
 }
@@ -197,6 +198,7 @@ async fn a_lost_race_is_decided_again() {
         Clients {
             source,
             destination,
+            destination_sdk: aws_config::SdkConfig::builder().build(),
         },
     );
     let outcome = replicator.replicate(&request()).await.unwrap();

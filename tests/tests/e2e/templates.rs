@@ -117,10 +117,10 @@ fn the_destination_role_trusts_only_the_function_role_and_requires_the_external_
         ["Statement"][0];
     assert_eq!(trust["Action"], Value::from("sts:AssumeRole"));
     assert!(
-        matches!(&trust["Condition"]["StringEquals"]["sts:ExternalId"], Value::Tagged(t) if t.tag == "!Ref" && t.value == Value::from("ExternalId"))
+        matches!(&trust["Condition"]["StringEquals"]["sts:ExternalId"], Value::Tagged(t) if t.tag == "!Ref" && t.value == "ExternalId")
     );
     let principal = &trust["Principal"]["AWS"];
     assert!(
-        matches!(principal, Value::Tagged(t) if t.tag == "!Ref" && t.value == Value::from("SourceFunctionRoleArns"))
+        matches!(principal, Value::Tagged(t) if t.tag == "!Ref" && t.value == "SourceFunctionRoleArns")
     );
 }

@@ -1,0 +1,57 @@
+//! Every IAM action the replicator uses, in one place: the policy generator
+//! (`replicator policies`), the templates (checked by a test) and the docs agree with these.
+
+/// The function's own role, on source objects (`arn:aws:s3:::SOURCE/KEY_PREFIX*`).
+pub const SOURCE_OBJECT_ACTIONS: &[&str] = &[
+    "s3:GetObject",               // GetObject / HeadObject of the current version
+    "s3:GetObjectVersion",        // … of a named version
+    "s3:GetObjectTagging",        // tags of the current version
+    "s3:GetObjectVersionTagging", // tags of a named version
+];
+
+/// The function's own role, on the source bucket.
+pub const SOURCE_BUCKET_ACTIONS: &[&str] = &[
+    "s3:ListBucket",         // sync's listing; HEAD answers 404 rather than 403
+    "s3:ListBucketVersions", // the source's version order when two versions share a second
+];
+
+/// The function's own role, on the source bucket's KMS key (through S3 only).
+pub const SOURCE_KEY_ACTIONS: &[&str] = &["kms:Decrypt"];
+
+/// The destination role, on replicas (`arn:aws:s3:::DESTINATION/DESTINATION_PREFIX*`).
+pub const DESTINATION_OBJECT_ACTIONS: &[&str] = &[
+    "s3:PutObject",            // PutObject, multipart uploads, the sync checkpoint
+    "s3:PutObjectTagging",     // tags sent with the PUT
+    "s3:GetObject",            // HEAD of the replica (provenance), the sync checkpoint
+    "s3:AbortMultipartUpload", // an upload that cannot complete is aborted
+];
+
+/// The destination role, on replicas, when REPLICATE_DELETES or SYNC_DELETE is on.
+pub const DESTINATION_DELETE_ACTIONS: &[&str] = &["s3:DeleteObject"];
+
+/// The destination role, on the doctor's probe objects only
+/// (`DESTINATION_PREFIX.s3-fallback-replicator/doctor/*`): the probe removes its version.
+pub const DESTINATION_PROBE_ACTIONS: &[&str] = &["s3:DeleteObjectVersion"];
+
+/// The destination role, on the destination bucket.
+pub const DESTINATION_BUCKET_ACTIONS: &[&str] = &[
+    "s3:ListBucket",                 // sync's listing; HEAD answers 404 rather than 403
+    "s3:GetBucketVersioning",        // doctor
+    "s3:GetEncryptionConfiguration", // doctor
+];
+
+/// The destination role, on the destination KMS key.
+pub const DESTINATION_KEY_ACTIONS: &[&str] = &[
+    "kms:GenerateDataKey", // SSE-KMS PUT and multipart
+    "kms:Encrypt",
+    "kms:Decrypt",     // completing an SSE-KMS multipart upload; reading the checkpoint
+    "kms:DescribeKey", // doctor
+];
+
+/// Where the doctor's probe objects go.
+pub fn probe_prefix(destination_prefix: &str) -> String {
+    format!(
+        "{destination_prefix}{}doctor/",
+        crate::sync::checkpoint::RESERVED_PREFIX
+    )
+}
