@@ -302,9 +302,26 @@ async fn main() -> ExitCode {
         failures += 1;
         println!("\nreplayed event: {versions} replica versions                FAIL");
     }
+    println!("\n$ replicator doctor   (healthy setup)");
+    let code = doctor(&world).await;
+    if code != 0 {
+        failures += 1;
+    }
+    println!("\n$ replicator doctor   (after `aws kms disable-key` on the replica key)");
+    aws_sdk_kms::Client::new(&world.destination_sdk)
+        .disable_key()
+        .key_id(&world.destination_key_id)
+        .send()
+        .await
+        .expect("disable key");
+    if doctor(&world).await != 1 {
+        failures += 1;
+    }
+
     if failures == 0 {
         println!(
-            "\nPASS: every object replicated, byte-identical, encrypted with the destination key"
+            "\nPASS: every object replicated, byte-identical, encrypted with the destination key; \
+             doctor passes, then names the disabled key"
         );
         ExitCode::SUCCESS
     } else {
@@ -331,4 +348,20 @@ async fn verify(world: &World, o: &Object) -> Result<(), String> {
         return Err("user metadata lost".into());
     }
     Ok(())
+}
+
+/// Runs `replicator doctor` with this world's configuration and prints its output.
+async fn doctor(world: &World) -> i32 {
+    let mut argv = vec!["replicator".to_owned(), "doctor".to_owned()];
+    for (k, v) in world.vars() {
+        if k != "AWS_LAMBDA_FUNCTION_NAME" {
+            argv.push(format!("--{}", k.to_ascii_lowercase().replace('_', "-")));
+            argv.push(v);
+        }
+    }
+    let mut out = Vec::new();
+    let code = replicator_cli::run(argv, Some(world.source_sdk.clone()), &mut out).await;
+    print!("{}", String::from_utf8_lossy(&out));
+    println!("exit code {code}");
+    code
 }
