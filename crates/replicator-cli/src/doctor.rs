@@ -181,7 +181,7 @@ pub async fn run(sdk: &SdkConfig, config: &Config) -> Vec<Check> {
             }
             Ok(v) => checks.push(fail(
                 "source bucket versioning",
-                format!("{}", v.status().map(|s| s.as_str()).unwrap_or("never enabled")),
+                v.status().map(|s| s.as_str()).unwrap_or("never enabled").to_string(),
                 format!("versioning is off on s3://{}: events cannot name exact versions, and a rewrite replaces the only copy of the source", config.source_bucket),
                 format!("aws s3api put-bucket-versioning --bucket {} --versioning-configuration Status=Enabled", config.source_bucket),
             )),
@@ -217,7 +217,7 @@ pub async fn run(sdk: &SdkConfig, config: &Config) -> Vec<Check> {
                                 .unwrap_or("the AWS managed key aws/s3")
                         )
                     }
-                    Some(r) => format!("{}", r.sse_algorithm().as_str()),
+                    Some(r) => r.sse_algorithm().as_str().to_string(),
                     None => "none".to_owned(),
                 };
                 checks.push(pass("source default encryption", detail));
