@@ -74,14 +74,19 @@ async fn sns_envelope_in_sqs() {
 async fn eventbridge_object_created_with_plain_and_spaced_keys() {
     let world = World::new().await;
     let handler = world.handler().await;
-    for (i, key) in ["exports/plain.json", "exports/daily report+v2.json"]
-        .iter()
-        .enumerate()
+    // EventBridge sends keys unencoded (unlike S3 notifications): a literal space, plus,
+    // percent and colon arrive as they are.
+    for (i, key) in [
+        "exports/plain.json",
+        "exports/daily report+v2 100%41 12:00.json",
+    ]
+    .iter()
+    .enumerate()
     {
         let body = bytes(64 + i, 4);
         let version = world.put(key, body.clone()).await;
         let mut event = world.fixture("eventbridge-object-created.json");
-        event["detail"]["object"]["key"] = form_encode(key).into();
+        event["detail"]["object"]["key"] = (*key).into();
         event["detail"]["object"]["version-id"] = version.into();
         event["detail"]["object"]["size"] = body.len().into();
         let out = handler.handle(event).await.unwrap();
