@@ -5,8 +5,9 @@ Two S3 behaviours are put right in front of moto, as S3 has them:
 - a request carrying x-amz-expected-bucket-owner (or x-amz-source-expected-bucket-owner for
   the copy source) for a bucket owned by another account is answered 403 AccessDenied, and
   nothing is written;
-- GetBucketVersioning answers with the root element S3 documents (VersioningConfiguration;
-  moto names it GetBucketVersioningResponse, which strict SDKs such as Rust's reject).
+- GetBucketVersioning and ListParts answer with the root elements S3 documents
+  (VersioningConfiguration, ListPartsResult; moto names them GetBucketVersioningResponse and
+  ListPartsResponse, which strict SDKs such as Rust's reject).
 Requests are path-style (the tests set S3_FORCE_PATH_STYLE)."""
 
 import sys
@@ -43,14 +44,17 @@ def expected_owner_check(app):
             if owner is not None and owner != account:
                 start_response("403 Forbidden", [("Content-Type", "application/xml")])
                 return [b"" if environ.get("REQUEST_METHOD") == "HEAD" else DENIED]
-        if environ.get("REQUEST_METHOD") == "GET" and environ.get("QUERY_STRING") == "versioning":
-            return fix_versioning_root(app, environ, start_response)
+        query = environ.get("QUERY_STRING", "")
+        if environ.get("REQUEST_METHOD") == "GET" and query == "versioning":
+            return fix_root(app, environ, start_response, b"GetBucketVersioningResponse", b"VersioningConfiguration")
+        if environ.get("REQUEST_METHOD") == "GET" and "uploadId=" in query:
+            return fix_root(app, environ, start_response, b"ListPartsResponse", b"ListPartsResult")
         return app(environ, start_response)
 
     return middleware
 
 
-def fix_versioning_root(app, environ, start_response):
+def fix_root(app, environ, start_response, wrong, right):
     captured = {}
 
     def capture(status, headers, exc_info=None):
@@ -58,7 +62,7 @@ def fix_versioning_root(app, environ, start_response):
         return lambda data: None
 
     body = b"".join(app(environ, capture))
-    body = body.replace(b"GetBucketVersioningResponse", b"VersioningConfiguration")
+    body = body.replace(wrong, right)
     headers = [(k, v) for k, v in captured["headers"] if k.lower() != "content-length"]
     headers.append(("Content-Length", str(len(body))))
     start_response(captured["status"], headers)

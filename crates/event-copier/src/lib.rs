@@ -53,6 +53,9 @@ pub struct Handler {
     replicator: Replicator,
     scope: Scope,
     function_name: Arc<str>,
+    /// No new part of a multipart copy starts after this: the copy keeps its upload, fails
+    /// as retryable, and the retry sends only the missing parts.
+    deadline: Option<std::time::Instant>,
 }
 
 impl Handler {
@@ -69,7 +72,14 @@ impl Handler {
             replicator,
             scope,
             function_name: function_name.into(),
+            deadline: None,
         }
+    }
+
+    /// This invocation's copy deadline.
+    pub fn with_deadline(mut self, deadline: Option<std::time::Instant>) -> Self {
+        self.deadline = deadline;
+        self
     }
 
     pub fn replicator(&self) -> &Replicator {
@@ -136,7 +146,7 @@ impl Handler {
             kind = ?request.kind,
         );
         async {
-            let result = self.replicator.replicate(&request).await;
+            let result = self.replicator.replicate_by(&request, self.deadline).await;
             match &result {
                 Ok(Outcome::Skipped { reason }) if *reason == SkipReason::SourceGone => {
                     warn!("source object or version is gone; skipped")
@@ -299,6 +309,7 @@ fn outcome_text(outcome: &Outcome) -> String {
             bytes,
             method,
             replica_version_id,
+            ..
         } => format!(
             "copied {bytes} bytes ({method:?}), replica version {}",
             replica_version_id.as_deref().unwrap_or("null")

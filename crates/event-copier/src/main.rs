@@ -25,7 +25,11 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     tracing::info!(?config, "event copier ready");
     let handler = Handler::new(Replicator::new(config, clients), region, function);
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {
-        let handler = handler.clone();
+        // Stop starting parts this long before the invocation's deadline, so a large copy
+        // keeps its upload for the retry instead of being cut off mid-request.
+        let deadline = replicator_core::copy::deadline_instant(event.context.deadline)
+            .checked_sub(std::time::Duration::from_secs(10));
+        let handler = handler.clone().with_deadline(deadline);
         async move { handler.handle(event.payload).await }
     }))
     .await

@@ -51,6 +51,8 @@ pub fn bundle(
         json!({"Sid": "ListAndInspectBucket", "Effect": "Allow", "Action": DESTINATION_BUCKET_ACTIONS, "Resource": dst_bucket}),
         json!({"Sid": "RemoveDoctorProbes", "Effect": "Allow", "Action": DESTINATION_PROBE_ACTIONS,
                "Resource": format!("{dst_bucket}/{}*", probe_prefix(&config.destination_prefix))}),
+        json!({"Sid": "RemoveUploadManifests", "Effect": "Allow", "Action": DESTINATION_STATE_ACTIONS,
+               "Resource": format!("{dst_bucket}/{}*", uploads_prefix(&config.destination_prefix))}),
     ];
     if deletes {
         destination_statements.push(json!({"Sid": "DeleteMarkersOnReplicas", "Effect": "Allow",

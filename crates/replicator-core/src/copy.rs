@@ -7,7 +7,7 @@
 use std::cmp::Ordering;
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use aws_sdk_s3::operation::get_object::GetObjectOutput;
 use aws_sdk_s3::operation::head_object::HeadObjectOutput;
@@ -135,15 +135,25 @@ impl Replicator {
     /// Replicates (or deletes, or skips) one object. `Ok` outcomes need no retry; an `Err`
     /// says whether a retry can help.
     pub async fn replicate(&self, req: &ObjectRequest) -> Result<Outcome, ReplicationError> {
-        self.replicate_by(req, None).await
+        self.replicate_until(req, &Stop::never()).await
     }
 
-    /// Like [`replicate`](Self::replicate), but starts no new part after `deadline`: a copy
-    /// still in progress then is aborted cleanly and reported as retryable.
+    /// Like [`replicate`](Self::replicate), but starts no new part after `deadline`: a
+    /// multipart copy still in progress then keeps its upload for the next attempt (which
+    /// sends only the missing parts) and is reported as retryable.
     pub async fn replicate_by(
         &self,
         req: &ObjectRequest,
         deadline: Option<Instant>,
+    ) -> Result<Outcome, ReplicationError> {
+        self.replicate_until(req, &Stop::at(deadline)).await
+    }
+
+    /// Like [`replicate`](Self::replicate), asking `stop` before each part.
+    pub async fn replicate_until(
+        &self,
+        req: &ObjectRequest,
+        stop: &Stop,
     ) -> Result<Outcome, ReplicationError> {
         if req.bucket != self.config.source_bucket {
             return Err(ReplicationError::ForeignBucket {
@@ -171,7 +181,7 @@ impl Replicator {
             });
         }
         match req.kind {
-            ChangeKind::Created => self.copy(req, &dest_key, deadline).await,
+            ChangeKind::Created => self.copy(req, &dest_key, stop).await,
             ChangeKind::DeleteMarkerCreated if self.config.replicate_deletes => {
                 self.delete(req, &dest_key).await
             }
@@ -184,19 +194,15 @@ impl Replicator {
         &self,
         req: &ObjectRequest,
         dest_key: &str,
-        deadline: Option<Instant>,
+        stop: &Stop,
     ) -> Result<Outcome, ReplicationError> {
         let mut source: Option<SourceObject> = None;
         for attempt in 1..=MAX_CONDITIONAL_ATTEMPTS {
             let replica = self.head_replica(dest_key).await?;
-            // The cheapest idempotency check: the event names a version already replicated.
-            if let (Some(v), Some(p)) = (
-                &req.version_id,
-                replica.as_ref().and_then(|r| r.provenance.as_ref()),
-            ) {
-                if p.version_id.as_ref() == Some(v) {
-                    return Ok(skipped(SkipReason::UpToDate));
-                }
+            // The cheapest idempotency check: the request names the version (or, from a
+            // listing, the ETag and time) the replica was made from.
+            if replica_matches(req, replica.as_ref()) {
+                return Ok(skipped(SkipReason::UpToDate));
             }
             if source.is_none() {
                 match self.open_source(req).await? {
@@ -237,21 +243,25 @@ impl Replicator {
                 last_modified: src.head.last_modified,
                 sequencer: req.sequencer.clone(),
             };
-            let written = match &src.body {
+            let (written, parts_resumed) = match &src.body {
                 Some(body) => {
-                    self.put_single(
-                        dest_key,
-                        &src.head,
-                        &provenance,
-                        body.clone(),
-                        &condition,
-                        &req.key,
-                    )
-                    .await?
+                    let w = self
+                        .put_single(
+                            dest_key,
+                            &src.head,
+                            &provenance,
+                            body.clone(),
+                            &condition,
+                            &req.key,
+                        )
+                        .await?;
+                    (w, 0)
                 }
                 None => {
-                    self.copy_multipart(req, dest_key, &src.head, &provenance, &condition, deadline)
-                        .await?
+                    let m = self
+                        .copy_multipart(req, dest_key, &src.head, &provenance, &condition, stop)
+                        .await?;
+                    (m.write, m.parts_resumed)
                 }
             };
             match written {
@@ -271,6 +281,7 @@ impl Replicator {
                         bytes: src.head.size,
                         method,
                         replica_version_id: version_id,
+                        parts_resumed,
                     });
                 }
                 WriteResult::LostRace => {
@@ -625,6 +636,43 @@ fn replica_matches(req: &ObjectRequest, replica: Option<&ReplicaFacts>) -> bool 
     }
 }
 
+/// Asked before each part of a multipart copy: stop now? (The invocation's deadline; tests
+/// stop at a given part.)
+#[derive(Clone, Default)]
+pub struct Stop(Option<Arc<dyn Fn(u64) -> bool + Send + Sync>>);
+
+impl Stop {
+    pub fn never() -> Self {
+        Self(None)
+    }
+
+    pub fn at(deadline: Option<Instant>) -> Self {
+        match deadline {
+            Some(d) => Self(Some(Arc::new(move |_| Instant::now() >= d))),
+            None => Self(None),
+        }
+    }
+
+    /// Stops when `f(part_number)` says so.
+    pub fn when(f: impl Fn(u64) -> bool + Send + Sync + 'static) -> Self {
+        Self(Some(Arc::new(f)))
+    }
+
+    pub(crate) fn now(&self, part: u64) -> bool {
+        self.0.as_ref().is_some_and(|f| f(part))
+    }
+}
+
+impl std::fmt::Debug for Stop {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "Stop(when…)"
+        } else {
+            "Stop(never)"
+        })
+    }
+}
+
 fn skipped(reason: SkipReason) -> Outcome {
     Outcome::Skipped { reason }
 }
@@ -727,6 +775,23 @@ pub(crate) fn encode_tagging<'a>(tags: impl Iterator<Item = (&'a str, &'a str)>)
     })
     .collect::<Vec<_>>()
     .join("&")
+}
+
+/// Converts the Lambda context's deadline (milliseconds since the epoch) into an `Instant`.
+///
+/// A value before 2001 cannot be a real deadline: `cargo lambda watch` sends the function's
+/// timeout there (600000) instead of a point in time, so such a value is taken as a budget
+/// from now.
+pub fn deadline_instant(deadline_ms: u64) -> Instant {
+    const EPOCH_2001_MS: u64 = 978_307_200_000;
+    if deadline_ms < EPOCH_2001_MS {
+        return Instant::now() + Duration::from_millis(deadline_ms);
+    }
+    let deadline = UNIX_EPOCH + Duration::from_millis(deadline_ms);
+    Instant::now()
+        + deadline
+            .duration_since(SystemTime::now())
+            .unwrap_or(Duration::ZERO)
 }
 
 /// Milliseconds since the epoch, now.

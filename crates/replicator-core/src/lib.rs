@@ -33,6 +33,7 @@ mod multipart;
 pub mod permissions;
 pub mod plan;
 pub mod request;
+pub mod state;
 pub mod sync;
 
 pub use clients::Clients;

@@ -99,6 +99,7 @@ mod tests {
                 bytes: 10,
                 method: Method::SinglePut,
                 replica_version_id: None,
+                parts_resumed: 0,
             },
             Some(250),
         );

@@ -1,8 +1,12 @@
 //! Large objects: ranged GETs of the source feed UploadPart calls, several parts in flight
-//! at once, each holding its bytes against the engine's memory budget. An upload that
-//! cannot be completed is aborted, so no parts are left behind.
+//! at once, each holding its bytes against the engine's memory budget.
+//!
+//! A copy stopped by the invocation's deadline keeps its upload, recorded in a small manifest
+//! (see [`crate::state`]); the next attempt for the same source version lists the uploaded
+//! parts (ListParts) and sends only the missing ones. Any other failure aborts the upload, so
+//! no parts are left behind; an upload whose source changed is aborted before starting over.
 
-use std::time::Instant;
+use std::collections::BTreeMap;
 
 use aws_sdk_s3::operation::upload_part::UploadPartOutput;
 use aws_sdk_s3::primitives::ByteStream;
@@ -10,17 +14,37 @@ use aws_sdk_s3::types::{
     ChecksumMode, CompletedMultipartUpload, CompletedPart, ServerSideEncryption,
 };
 use futures::{StreamExt, TryStreamExt};
-use tracing::debug;
+use serde::{Deserialize, Serialize};
+use tracing::{debug, info, warn};
 
 use crate::copy::{
-    kib, lost_race, read_body, replica_metadata, Condition, Replicator, SourceHead, WriteResult,
+    kib, lost_race, read_body, replica_metadata, Condition, Replicator, SourceHead, Stop,
+    WriteResult,
 };
-use crate::error::{classify, error_code, ReplicationError};
+use crate::error::{classify, error_code, http_status, ReplicationError};
 use crate::plan::{part_range, transfer_plan, Provenance, TransferPlan};
 use crate::request::ObjectRequest;
+use crate::state::{upload_manifest_key, Precondition};
 
 /// Upper bound on parts in flight for one object, whatever the memory budget allows.
 const MAX_PARTS_IN_FLIGHT: u64 = 16;
+
+/// What an upload in progress was started for; it is resumed only for exactly that.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct UploadManifest {
+    dest_key: String,
+    upload_id: String,
+    source_etag: String,
+    source_version_id: Option<String>,
+    size: u64,
+    part_size: u64,
+}
+
+/// A multipart copy's result: how it ended, and how many parts an earlier attempt had sent.
+pub(crate) struct MultipartResult {
+    pub write: WriteResult,
+    pub parts_resumed: u64,
+}
 
 impl Replicator {
     pub(crate) async fn copy_multipart(
@@ -30,8 +54,8 @@ impl Replicator {
         head: &SourceHead,
         provenance: &Provenance,
         condition: &Condition,
-        deadline: Option<Instant>,
-    ) -> Result<WriteResult, ReplicationError> {
+        stop: &Stop,
+    ) -> Result<MultipartResult, ReplicationError> {
         let cfg = &self.config;
         let (part_size, part_count) =
             match transfer_plan(head.size, cfg.multipart_threshold, cfg.part_size) {
@@ -43,6 +67,168 @@ impl Replicator {
                 // part, which CompleteMultipartUpload accepts at any size.
                 TransferPlan::Single => (head.size.max(1), 1),
             };
+        let manifest_key = upload_manifest_key(&cfg.destination_prefix, dest_key);
+        let wanted = UploadManifest {
+            dest_key: dest_key.to_owned(),
+            upload_id: String::new(),
+            source_etag: head.etag.clone(),
+            source_version_id: head.version_id.clone(),
+            size: head.size,
+            part_size,
+        };
+        let (upload_id, done) = match self.resumable(&manifest_key, &wanted).await? {
+            Some(found) => found,
+            None => {
+                let upload_id = self.create_upload(req, dest_key, head, provenance).await?;
+                let manifest = UploadManifest {
+                    upload_id: upload_id.clone(),
+                    ..wanted
+                };
+                if let Err(e) = self
+                    .write_state(&manifest_key, &manifest, Precondition::None)
+                    .await
+                {
+                    // The copy can go on; only a resume after a deadline is lost.
+                    warn!(error = %e, "could not record the multipart upload; it cannot be resumed");
+                }
+                (upload_id, BTreeMap::new())
+            }
+        };
+        let parts_resumed = done.len() as u64;
+        if parts_resumed > 0 {
+            info!(
+                upload_id,
+                parts_resumed, part_count, "resuming multipart upload"
+            );
+        }
+        debug!(upload_id, part_size, part_count, "multipart upload");
+
+        let result = self
+            .upload_parts_and_complete(
+                req,
+                dest_key,
+                head,
+                &upload_id,
+                (part_size, part_count),
+                done,
+                condition,
+                stop,
+            )
+            .await;
+        match &result {
+            Ok(WriteResult::Written { .. }) => {
+                if let Err(e) = self.delete_state(&manifest_key).await {
+                    warn!(error = %e, "could not remove the finished upload's manifest");
+                }
+            }
+            // Stopped at the deadline: keep the upload and its manifest for the next attempt.
+            Err(ReplicationError::DeadlineReached { .. }) => {
+                info!(
+                    upload_id,
+                    "multipart copy stopped at the deadline; kept for the next attempt"
+                )
+            }
+            _ => {
+                self.discard_upload(dest_key, &upload_id, &manifest_key)
+                    .await
+            }
+        }
+        result.map(|write| MultipartResult {
+            write,
+            parts_resumed,
+        })
+    }
+
+    /// The upload to resume, with the parts it already has, if the manifest describes this
+    /// very copy and S3 still has the upload. A stale upload is aborted.
+    async fn resumable(
+        &self,
+        manifest_key: &str,
+        wanted: &UploadManifest,
+    ) -> Result<Option<(String, BTreeMap<u64, CompletedPart>)>, ReplicationError> {
+        let Some((found, _)) = self.read_state::<UploadManifest>(manifest_key).await? else {
+            return Ok(None);
+        };
+        let same = UploadManifest {
+            upload_id: found.upload_id.clone(),
+            ..wanted.clone()
+        } == found;
+        if !same {
+            if found.dest_key == wanted.dest_key {
+                // The source changed (or the part size did): that upload can never complete.
+                self.discard_upload(&found.dest_key, &found.upload_id, manifest_key)
+                    .await;
+            }
+            return Ok(None);
+        }
+        let mut parts = BTreeMap::new();
+        let mut marker: Option<String> = None;
+        loop {
+            let listed = self
+                .clients
+                .destination
+                .list_parts()
+                .bucket(&self.config.destination_bucket)
+                .key(&wanted.dest_key)
+                .upload_id(&found.upload_id)
+                .set_part_number_marker(marker.take())
+                .send()
+                .await;
+            let page = match listed {
+                Ok(page) => page,
+                // Gone (aborted by a lifecycle rule, or completed): start over.
+                Err(e)
+                    if matches!(error_code(&e), Some("NoSuchUpload"))
+                        || matches!(http_status(&e), Some(404 | 500)) =>
+                {
+                    return Ok(None)
+                }
+                Err(e) => {
+                    return Err(classify(
+                        &self.dest_request("s3:ListMultipartUploadParts", Some(&wanted.dest_key)),
+                        e,
+                    ))
+                }
+            };
+            for p in page.parts() {
+                let number = p.part_number().unwrap_or(0).max(0) as u64;
+                let size = p.size().unwrap_or(-1);
+                let expected = (number >= 1).then(|| {
+                    let (start, end) = part_range(wanted.size, wanted.part_size, number);
+                    (end - start + 1) as i64
+                });
+                // Keep only parts that are exactly what this copy would send.
+                if expected == Some(size) && number <= wanted.size.div_ceil(wanted.part_size) {
+                    parts.insert(
+                        number,
+                        CompletedPart::builder()
+                            .part_number(number as i32)
+                            .set_e_tag(p.e_tag().map(str::to_owned))
+                            .set_checksum_crc32(p.checksum_crc32().map(str::to_owned))
+                            .set_checksum_crc32_c(p.checksum_crc32_c().map(str::to_owned))
+                            .set_checksum_crc64_nvme(p.checksum_crc64_nvme().map(str::to_owned))
+                            .set_checksum_sha1(p.checksum_sha1().map(str::to_owned))
+                            .set_checksum_sha256(p.checksum_sha256().map(str::to_owned))
+                            .build(),
+                    );
+                }
+            }
+            if !page.is_truncated().unwrap_or(false) {
+                break;
+            }
+            marker = page.next_part_number_marker().map(str::to_owned);
+        }
+        Ok(Some((found.upload_id, parts)))
+    }
+
+    async fn create_upload(
+        &self,
+        req: &ObjectRequest,
+        dest_key: &str,
+        head: &SourceHead,
+        provenance: &Provenance,
+    ) -> Result<String, ReplicationError> {
+        let cfg = &self.config;
         let tagging = self.source_tagging(&req.key, head).await?;
         let metadata = replica_metadata(head, provenance, &self.dest_resource(dest_key))?;
         let created = self
@@ -72,27 +258,18 @@ impl Replicator {
                     e,
                 )
             })?;
-        let upload_id = created.upload_id().unwrap_or_default().to_owned();
-        debug!(upload_id, part_size, part_count, "multipart upload started");
+        Ok(created.upload_id().unwrap_or_default().to_owned())
+    }
 
-        let result = self
-            .upload_parts_and_complete(
-                req,
-                dest_key,
-                head,
-                &upload_id,
-                (part_size, part_count),
-                condition,
-                deadline,
-            )
-            .await;
-        let completed = matches!(result, Ok(WriteResult::Written { .. }));
-        if !completed {
-            if let Err(e) = self.abort_upload(dest_key, &upload_id).await {
-                crate::copy::warn_abort_failed(&self.dest_resource(dest_key), &upload_id, &e);
-            }
+    /// Aborts an upload and forgets its manifest, reporting (not failing on) what cannot be
+    /// done: the bucket's lifecycle rule aborts what is left.
+    async fn discard_upload(&self, dest_key: &str, upload_id: &str, manifest_key: &str) {
+        if let Err(e) = self.abort_upload(dest_key, upload_id).await {
+            crate::copy::warn_abort_failed(&self.dest_resource(dest_key), upload_id, &e);
         }
-        result
+        if let Err(e) = self.delete_state(manifest_key).await {
+            warn!(error = %e, "could not remove an abandoned upload's manifest");
+        }
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -103,14 +280,16 @@ impl Replicator {
         head: &SourceHead,
         upload_id: &str,
         (part_size, part_count): (u64, u64),
+        done: BTreeMap<u64, CompletedPart>,
         condition: &Condition,
-        deadline: Option<Instant>,
+        stop: &Stop,
     ) -> Result<WriteResult, ReplicationError> {
         let in_flight =
             (self.config.max_in_flight_bytes / part_size).clamp(1, MAX_PARTS_IN_FLIGHT) as usize;
-        let mut parts: Vec<CompletedPart> = futures::stream::iter(1..=part_count)
+        let missing: Vec<u64> = (1..=part_count).filter(|n| !done.contains_key(n)).collect();
+        let mut parts: Vec<CompletedPart> = futures::stream::iter(missing)
             .map(|number| async move {
-                if deadline.is_some_and(|d| Instant::now() >= d) {
+                if stop.now(number) {
                     return Err(ReplicationError::DeadlineReached {
                         resource: self.source_resource(&req.bucket, &req.key),
                     });
@@ -121,6 +300,7 @@ impl Replicator {
             .buffer_unordered(in_flight)
             .try_collect()
             .await?;
+        parts.extend(done.into_values());
         parts.sort_by_key(|p| p.part_number());
 
         let mut complete = self

@@ -20,11 +20,24 @@ pub const SOURCE_KEY_ACTIONS: &[&str] = &["kms:Decrypt"];
 
 /// The destination role, on replicas (`arn:aws:s3:::DESTINATION/DESTINATION_PREFIX*`).
 pub const DESTINATION_OBJECT_ACTIONS: &[&str] = &[
-    "s3:PutObject",            // PutObject, multipart uploads, the sync checkpoint
-    "s3:PutObjectTagging",     // tags sent with the PUT
-    "s3:GetObject",            // HEAD of the replica (provenance), the sync checkpoint
-    "s3:AbortMultipartUpload", // an upload that cannot complete is aborted
+    "s3:PutObject",                // PutObject, multipart uploads, the sync checkpoint
+    "s3:PutObjectTagging",         // tags sent with the PUT
+    "s3:GetObject",                // HEAD of the replica (provenance), the sync checkpoint
+    "s3:AbortMultipartUpload",     // an upload that cannot complete is aborted
+    "s3:ListMultipartUploadParts", // resuming a multipart copy stopped at a deadline
 ];
+
+/// The destination role, on its multipart-upload manifests only
+/// (`DESTINATION_PREFIX.s3-fallback-replicator/uploads/*`): a finished copy removes its own.
+pub const DESTINATION_STATE_ACTIONS: &[&str] = &["s3:DeleteObject"];
+
+/// Where the multipart-upload manifests go.
+pub fn uploads_prefix(destination_prefix: &str) -> String {
+    format!(
+        "{destination_prefix}{}uploads/",
+        crate::state::RESERVED_PREFIX
+    )
+}
 
 /// The destination role, on replicas, when REPLICATE_DELETES or SYNC_DELETE is on.
 pub const DESTINATION_DELETE_ACTIONS: &[&str] = &["s3:DeleteObject"];

@@ -104,6 +104,8 @@ pub enum Outcome {
         bytes: u64,
         method: Method,
         replica_version_id: Option<String>,
+        /// Parts an earlier, interrupted attempt had already uploaded (multipart only).
+        parts_resumed: u64,
     },
     DeleteMarkerCreated {
         replica_version_id: Option<String>,

@@ -6,7 +6,7 @@
 //! top level (constant input) or in `detail`. Unknown fields are refused, so a typo such as
 //! `dryrun` cannot silently turn a dry run into a real one.
 
-use std::time::{Duration, Instant, SystemTime};
+use std::time::Instant;
 
 use aws_lambda_events::event::cloudwatch_events::CloudWatchEvent;
 use replicator_core::metrics;
@@ -69,22 +69,7 @@ pub fn parse_input(payload: Value) -> Result<Overrides, SyncFailed> {
     }
 }
 
-/// Converts the Lambda context's deadline (milliseconds since the epoch) into an `Instant`.
-///
-/// A value before 2001 cannot be a real deadline: `cargo lambda watch` sends the function's
-/// timeout there (600000) instead of a point in time, so such a value is taken as a budget
-/// from now.
-pub fn deadline_instant(deadline_ms: u64) -> Instant {
-    const EPOCH_2001_MS: u64 = 978_307_200_000;
-    if deadline_ms < EPOCH_2001_MS {
-        return Instant::now() + Duration::from_millis(deadline_ms);
-    }
-    let deadline = SystemTime::UNIX_EPOCH + Duration::from_millis(deadline_ms);
-    Instant::now()
-        + deadline
-            .duration_since(SystemTime::now())
-            .unwrap_or(Duration::ZERO)
-}
+pub use replicator_core::copy::deadline_instant;
 
 /// Handles one invocation and emits its metrics.
 pub async fn handle(
@@ -112,6 +97,7 @@ pub async fn handle(
 mod tests {
     use super::*;
     use serde_json::json;
+    use std::time::SystemTime;
 
     #[test]
     fn scheduled_events_and_constant_inputs() {

@@ -295,6 +295,7 @@ async fn policies_grant_exactly_what_the_engine_uses_and_match_the_templates() {
         .iter()
         .chain(DESTINATION_BUCKET_ACTIONS)
         .chain(DESTINATION_PROBE_ACTIONS)
+        .chain(DESTINATION_STATE_ACTIONS)
         .chain(DESTINATION_DELETE_ACTIONS)
         .chain(DESTINATION_KEY_ACTIONS)
         .map(|a| a.to_string())

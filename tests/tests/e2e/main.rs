@@ -6,6 +6,7 @@ mod common;
 mod copy_object;
 mod deletes;
 mod lambda_runtime;
+mod multipart;
 mod security;
 mod sync;
 mod templates;

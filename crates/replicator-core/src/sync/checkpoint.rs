@@ -6,14 +6,12 @@
 //! expiry) while it works: an overlapping invocation sees the lease and stops at once, so
 //! two runs never work the same keys, and a crashed run's lease simply expires.
 
-use aws_sdk_s3::primitives::ByteStream;
 use serde::{Deserialize, Serialize};
 
-use crate::copy::{lost_race, Replicator};
-use crate::error::{http_status, ReplicationError};
-
-/// Reserved key prefix (after DESTINATION_PREFIX) for the replicator's own objects.
-pub const RESERVED_PREFIX: &str = ".s3-fallback-replicator/";
+use crate::copy::Replicator;
+use crate::error::ReplicationError;
+use crate::state::Precondition;
+pub use crate::state::RESERVED_PREFIX;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Checkpoint {
@@ -61,37 +59,17 @@ pub enum Acquired {
 
 impl Replicator {
     pub(crate) async fn read_checkpoint(&self, key: &str) -> Result<Stored, ReplicationError> {
-        let cfg = &self.config;
-        let got = self
-            .clients
-            .destination
-            .get_object()
-            .bucket(&cfg.destination_bucket)
-            .key(key)
-            .send()
-            .await;
-        match got {
-            Ok(out) => {
-                let etag = out.e_tag().map(str::to_owned);
-                let bytes = crate::copy::read_body(
-                    out.body,
-                    out.content_length.unwrap_or(0).max(0) as u64,
-                    key,
-                )
-                .await?;
-                // An unreadable checkpoint (hand-edited, older format) starts a new pass
-                // rather than blocking sync forever; the write stays conditional on its ETag.
-                let checkpoint = serde_json::from_slice(&bytes).unwrap_or_default();
-                Ok(Stored { checkpoint, etag })
-            }
-            Err(e) if http_status(&e) == Some(404) => Ok(Stored {
+        // An unreadable checkpoint (hand-edited, older format) starts a new pass rather than
+        // blocking sync forever; the next write stays conditional on its ETag.
+        match self.read_state::<serde_json::Value>(key).await? {
+            Some((value, etag)) => Ok(Stored {
+                checkpoint: serde_json::from_value(value).unwrap_or_default(),
+                etag,
+            }),
+            None => Ok(Stored {
                 checkpoint: Checkpoint::default(),
                 etag: None,
             }),
-            Err(e) => Err(crate::error::classify(
-                &self.dest_request("s3:GetObject", Some(key)),
-                e,
-            )),
         }
     }
 
@@ -103,31 +81,11 @@ impl Replicator {
         checkpoint: &Checkpoint,
         previous_etag: Option<&str>,
     ) -> Result<Option<String>, ReplicationError> {
-        let cfg = &self.config;
-        let body = serde_json::to_vec_pretty(checkpoint).expect("checkpoint serialises");
-        let mut put = self
-            .clients
-            .destination
-            .put_object()
-            .bucket(&cfg.destination_bucket)
-            .key(key)
-            .content_type("application/json")
-            .body(ByteStream::from(body))
-            .server_side_encryption(aws_sdk_s3::types::ServerSideEncryption::AwsKms)
-            .ssekms_key_id(&cfg.destination_kms_key_id)
-            .bucket_key_enabled(cfg.bucket_key_enabled);
-        put = match previous_etag {
-            Some(etag) => put.if_match(etag),
-            None => put.if_none_match("*"),
+        let precondition = match previous_etag {
+            Some(etag) => Precondition::Matches(etag),
+            None => Precondition::Absent,
         };
-        match put.send().await {
-            Ok(out) => Ok(Some(out.e_tag().unwrap_or_default().to_owned())),
-            Err(e) if lost_race(&e) => Ok(None),
-            Err(e) => Err(crate::error::classify(
-                &self.dest_request("s3:PutObject", Some(key)),
-                e,
-            )),
-        }
+        self.write_state(key, checkpoint, precondition).await
     }
 
     /// Reads the checkpoint and takes the lease until `expires_ms`, unless another run

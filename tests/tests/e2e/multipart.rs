@@ -1,0 +1,177 @@
+//! Multipart copies stopped at a deadline: the upload is kept and the next attempt sends only
+//! the missing parts; an upload whose source changed meanwhile is aborted, not completed.
+
+use replicator_core::copy::Stop;
+use replicator_core::{ObjectRequest, Outcome, ReplicationError};
+use replicator_tests::{bytes, World};
+
+const MIB: usize = 1024 * 1024;
+
+fn small_parts(world: &mut World) {
+    // 5 MiB parts, one at a time: a 27 MiB object is 6 parts.
+    world.overrides.insert("PART_SIZE", "5MiB".into());
+    world.overrides.insert("MULTIPART_THRESHOLD", "5MiB".into());
+    world.overrides.insert("MAX_IN_FLIGHT_BYTES", "5MiB".into());
+}
+
+async fn open_uploads(world: &World) -> usize {
+    world
+        .dst
+        .list_multipart_uploads()
+        .bucket(&world.destination_bucket)
+        .send()
+        .await
+        .unwrap()
+        .uploads()
+        .len()
+}
+
+async fn manifests(world: &World) -> usize {
+    world
+        .dst
+        .list_objects_v2()
+        .bucket(&world.destination_bucket)
+        .prefix(".s3-fallback-replicator/uploads/")
+        .send()
+        .await
+        .unwrap()
+        .contents()
+        .len()
+}
+
+#[tokio::test]
+async fn a_copy_stopped_at_the_deadline_resumes_from_its_uploaded_parts() {
+    let mut world = World::new().await;
+    small_parts(&mut world);
+    let body = bytes(27 * MIB, 11);
+    let version = world.put("big/resumable.bin", body.clone()).await;
+    let replicator = world.replicator().await;
+    let request = ObjectRequest::created(world.source_bucket.clone(), "big/resumable.bin")
+        .with_version(Some(version));
+
+    // The "deadline" arrives before part 4: parts 1-3 are sent, then the copy stops.
+    let err = replicator
+        .replicate_until(&request, &Stop::when(|part| part >= 4))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, ReplicationError::DeadlineReached { .. }),
+        "{err:?}"
+    );
+    assert!(err.is_retryable());
+    assert!(
+        world.replica_bytes("big/resumable.bin").await.is_none(),
+        "nothing completed"
+    );
+    assert_eq!(
+        open_uploads(&world).await,
+        1,
+        "the upload is kept for the next attempt"
+    );
+    assert_eq!(manifests(&world).await, 1);
+
+    let outcome = replicator.replicate(&request).await.unwrap();
+    let Outcome::Copied {
+        parts_resumed,
+        bytes: n,
+        ..
+    } = outcome
+    else {
+        panic!("{outcome:?}")
+    };
+    assert_eq!(parts_resumed, 3, "parts 1-3 are not sent again");
+    assert_eq!(n, body.len() as u64);
+    world.assert_replica("big/resumable.bin", &body).await;
+    assert_eq!(open_uploads(&world).await, 0);
+    assert_eq!(
+        manifests(&world).await,
+        0,
+        "the manifest is removed once the copy completes"
+    );
+    assert_eq!(world.replica_versions("big/resumable.bin").await.len(), 1);
+}
+
+#[tokio::test]
+async fn an_upload_for_a_source_that_changed_is_aborted_not_resumed() {
+    let mut world = World::new().await;
+    small_parts(&mut world);
+    let old = bytes(16 * MIB, 12);
+    let v1 = world.put("big/changing.bin", old).await;
+    let replicator = world.replicator().await;
+    let first = ObjectRequest::created(world.source_bucket.clone(), "big/changing.bin")
+        .with_version(Some(v1));
+    replicator
+        .replicate_until(&first, &Stop::when(|part| part >= 2))
+        .await
+        .unwrap_err();
+    assert_eq!(open_uploads(&world).await, 1);
+
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let new = bytes(16 * MIB, 13);
+    let v2 = world.put("big/changing.bin", new.clone()).await;
+    let second = ObjectRequest::created(world.source_bucket.clone(), "big/changing.bin")
+        .with_version(Some(v2));
+    let outcome = replicator.replicate(&second).await.unwrap();
+    assert!(
+        matches!(
+            outcome,
+            Outcome::Copied {
+                parts_resumed: 0,
+                ..
+            }
+        ),
+        "{outcome:?}"
+    );
+    world.assert_replica("big/changing.bin", &new).await;
+    assert_eq!(
+        open_uploads(&world).await,
+        0,
+        "the stale upload was aborted"
+    );
+    assert_eq!(manifests(&world).await, 0);
+}
+
+#[tokio::test]
+async fn a_failed_multipart_copy_leaves_no_upload_behind() {
+    let mut world = World::new().await;
+    small_parts(&mut world);
+    let version = world.put("big/vanishing.bin", bytes(12 * MIB, 14)).await;
+    let replicator = world.replicator().await;
+    let request = ObjectRequest {
+        size: Some(12 * MIB as u64),
+        ..ObjectRequest::created(world.source_bucket.clone(), "big/vanishing.bin")
+            .with_version(Some(version.clone()))
+    };
+    // The source version is deleted for good after the upload starts (the stop hook runs
+    // before each part; it deletes once, before part 1): the part reads fail.
+    let (src, bucket) = (world.src.clone(), world.source_bucket.clone());
+    let deleted = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = deleted.clone();
+    let stop = Stop::when(move |_| {
+        if !flag.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            let (src, bucket, version) = (src.clone(), bucket.clone(), version.clone());
+            std::thread::spawn(move || {
+                tokio::runtime::Runtime::new().unwrap().block_on(async {
+                    src.delete_object()
+                        .bucket(&bucket)
+                        .key("big/vanishing.bin")
+                        .version_id(&version)
+                        .send()
+                        .await
+                        .unwrap();
+                })
+            })
+            .join()
+            .unwrap();
+        }
+        false
+    });
+    let err = replicator
+        .replicate_until(&request, &stop)
+        .await
+        .unwrap_err();
+    assert!(deleted.load(std::sync::atomic::Ordering::SeqCst));
+    assert_eq!(open_uploads(&world).await, 0, "aborted after: {err}");
+    assert_eq!(manifests(&world).await, 0);
+    assert!(world.replica_bytes("big/vanishing.bin").await.is_none());
+}
