@@ -31,14 +31,20 @@ def owner_of(bucket):
 def expected_owner_check(app):
     def middleware(environ, start_response):
         checks = []
+        copy_source = environ.get("HTTP_X_AMZ_COPY_SOURCE")
         expected = environ.get("HTTP_X_AMZ_EXPECTED_BUCKET_OWNER")
         path = environ.get("PATH_INFO", "/").lstrip("/")
         if expected and path:
             checks.append((path.split("/", 1)[0], expected))
         source_expected = environ.get("HTTP_X_AMZ_SOURCE_EXPECTED_BUCKET_OWNER")
-        copy_source = environ.get("HTTP_X_AMZ_COPY_SOURCE")
         if source_expected and copy_source:
             checks.append((unquote(copy_source).lstrip("/").split("/", 1)[0], source_expected))
+        # The tests' stand-in for "the destination role may not read this source bucket":
+        # server-side copies out of buckets named nocopy-* are denied, as S3 would deny them
+        # without a cross-account grant.
+        if copy_source and unquote(copy_source).lstrip("/").startswith("nocopy-"):
+            start_response("403 Forbidden", [("Content-Type", "application/xml")])
+            return [DENIED]
         for bucket, account in checks:
             owner = owner_of(bucket)
             if owner is not None and owner != account:

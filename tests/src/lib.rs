@@ -216,6 +216,8 @@ impl World {
             ("DESTINATION_ACCOUNT_ID", DESTINATION_ACCOUNT.to_owned()),
             ("S3_FORCE_PATH_STYLE", "true".to_owned()),
             ("AWS_LAMBDA_FUNCTION_NAME", "event-copier-test".to_owned()),
+            // Streaming by default; the server-side path has its own tests.
+            ("SERVER_SIDE_COPY", "off".to_owned()),
         ]);
         vars.extend(self.overrides.clone());
         vars

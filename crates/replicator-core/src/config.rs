@@ -80,6 +80,9 @@ pub struct Config {
     pub part_size: u64,
     pub max_in_flight_bytes: u64,
     pub copy_concurrency: usize,
+    /// Copy inside S3 (CopyObject / UploadPartCopy) when the destination role can read the
+    /// source; falls back to streaming on AccessDenied.
+    pub server_side_copy: bool,
     /// Session name used for AssumeRole; derived from the function name.
     pub role_session_name: String,
 }
@@ -110,6 +113,7 @@ impl fmt::Debug for Config {
             .field("part_size", &self.part_size)
             .field("max_in_flight_bytes", &self.max_in_flight_bytes)
             .field("copy_concurrency", &self.copy_concurrency)
+            .field("server_side_copy", &self.server_side_copy)
             .field("role_session_name", &self.role_session_name)
             .finish()
     }
@@ -136,6 +140,7 @@ pub const VARIABLES: &[&str] = &[
     "PART_SIZE",
     "MAX_IN_FLIGHT_BYTES",
     "COPY_CONCURRENCY",
+    "SERVER_SIDE_COPY",
     "AWS_LAMBDA_FUNCTION_NAME",
 ];
 
@@ -337,6 +342,15 @@ impl Config {
             part_size,
             max_in_flight_bytes,
             copy_concurrency,
+            server_side_copy: match get("SERVER_SIDE_COPY")
+                .as_deref()
+                .map(str::to_ascii_lowercase)
+                .as_deref()
+            {
+                None | Some("auto") => true,
+                Some("off") => false,
+                Some(other) => return Err(invalid("SERVER_SIDE_COPY", other, "auto or off")),
+            },
             role_session_name,
         })
     }

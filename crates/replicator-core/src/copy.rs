@@ -6,6 +6,7 @@
 
 use std::cmp::Ordering;
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU8, Ordering as AtomicOrdering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -35,7 +36,14 @@ pub struct Replicator {
     pub(crate) clients: Clients,
     /// Bytes held in memory across all copies, in KiB permits.
     pub(crate) budget: Arc<Semaphore>,
+    /// Whether the destination role can read the source (server-side copy): learnt from the
+    /// first copy, remembered for the life of this process (a Lambda cold start).
+    pub(crate) server_side: Arc<AtomicU8>,
 }
+
+const SERVER_SIDE_UNKNOWN: u8 = 0;
+const SERVER_SIDE_YES: u8 = 1;
+const SERVER_SIDE_NO: u8 = 2;
 
 /// The part of a source object's response that the replica must keep.
 #[derive(Debug, Clone, Default)]
@@ -117,10 +125,16 @@ pub(crate) fn kib(bytes: u64) -> u32 {
 impl Replicator {
     pub fn new(config: Config, clients: Clients) -> Self {
         let permits = kib(config.max_in_flight_bytes) as usize;
+        let server_side = config.server_side_copy;
         Self {
             config: Arc::new(config),
             clients,
             budget: Arc::new(Semaphore::new(permits)),
+            server_side: Arc::new(AtomicU8::new(if server_side {
+                SERVER_SIDE_UNKNOWN
+            } else {
+                SERVER_SIDE_NO
+            })),
         }
     }
 
@@ -204,6 +218,19 @@ impl Replicator {
             if replica_matches(req, replica.as_ref()) {
                 return Ok(skipped(SkipReason::UpToDate));
             }
+            let server_side = self.server_side.load(AtomicOrdering::Relaxed) != SERVER_SIDE_NO;
+            if source.is_none() && server_side {
+                match self.head_source(req).await? {
+                    Some(head) => {
+                        source = Some(SourceObject {
+                            head,
+                            body: None,
+                            _permit: None,
+                        })
+                    }
+                    None => return Ok(skipped(SkipReason::SourceGone)),
+                }
+            }
             if source.is_none() {
                 match self.open_source(req).await? {
                     Some(s) => source = Some(s),
@@ -243,7 +270,52 @@ impl Replicator {
                 last_modified: src.head.last_modified,
                 sequencer: req.sequencer.clone(),
             };
-            let (written, parts_resumed) = match &src.body {
+            let small = src.head.size <= self.config.multipart_threshold;
+            let (written, parts_resumed, method) = match &src.body {
+                None if server_side => {
+                    let result = if small {
+                        self.copy_object_server_side(
+                            req,
+                            dest_key,
+                            &src.head,
+                            &provenance,
+                            &condition,
+                        )
+                        .await
+                        .map(|w| (w, 0, Method::ServerSideCopy))
+                    } else {
+                        self.copy_multipart(
+                            req,
+                            dest_key,
+                            &src.head,
+                            &provenance,
+                            &condition,
+                            stop,
+                            true,
+                        )
+                        .await
+                        .map(|m| (m.write, m.parts_resumed, Method::ServerSideMultipart))
+                    };
+                    match result {
+                        Ok(r) => {
+                            self.server_side
+                                .store(SERVER_SIDE_YES, AtomicOrdering::Relaxed);
+                            r
+                        }
+                        // The destination role may not read the source: stream from now on.
+                        Err(ReplicationError::AccessDenied { .. })
+                            if self.server_side.load(AtomicOrdering::Relaxed)
+                                == SERVER_SIDE_UNKNOWN =>
+                        {
+                            info!("server-side copy denied; streaming through the function from now on");
+                            self.server_side
+                                .store(SERVER_SIDE_NO, AtomicOrdering::Relaxed);
+                            source = None;
+                            continue;
+                        }
+                        Err(e) => return Err(e),
+                    }
+                }
                 Some(body) => {
                     let w = self
                         .put_single(
@@ -255,22 +327,25 @@ impl Replicator {
                             &req.key,
                         )
                         .await?;
-                    (w, 0)
+                    (w, 0, Method::SinglePut)
                 }
                 None => {
                     let m = self
-                        .copy_multipart(req, dest_key, &src.head, &provenance, &condition, stop)
+                        .copy_multipart(
+                            req,
+                            dest_key,
+                            &src.head,
+                            &provenance,
+                            &condition,
+                            stop,
+                            false,
+                        )
                         .await?;
-                    (m.write, m.parts_resumed)
+                    (m.write, m.parts_resumed, Method::Multipart)
                 }
             };
             match written {
                 WriteResult::Written { version_id } => {
-                    let method = if src.body.is_some() {
-                        Method::SinglePut
-                    } else {
-                        Method::Multipart
-                    };
                     info!(
                         bytes = src.head.size,
                         ?method,
@@ -511,6 +586,64 @@ impl Replicator {
             Condition::Matches(etag) => put.if_match(etag),
         };
         match put.send().await {
+            Ok(out) => Ok(WriteResult::Written {
+                version_id: out.version_id().map(str::to_owned),
+            }),
+            Err(e) if lost_race(&e) => Ok(WriteResult::LostRace),
+            Err(e) => Err(classify(
+                &self.dest_request("s3:PutObject", Some(dest_key)),
+                e,
+            )),
+        }
+    }
+
+    /// CopyObject: the replica is written inside S3 from the exact source version (pinned by
+    /// version and ETag), with the same metadata, tags, provenance, SSE-KMS and condition as
+    /// a PUT. The key in `x-amz-copy-source` is percent-encoded here: the SDK sends it as it is.
+    async fn copy_object_server_side(
+        &self,
+        req: &ObjectRequest,
+        dest_key: &str,
+        head: &SourceHead,
+        provenance: &Provenance,
+        condition: &Condition,
+    ) -> Result<WriteResult, ReplicationError> {
+        let cfg = &self.config;
+        let tagging = self.source_tagging(&req.key, head).await?;
+        let metadata = replica_metadata(head, provenance, &self.dest_resource(dest_key))?;
+        let mut copy = self
+            .clients
+            .destination
+            .copy_object()
+            .bucket(&cfg.destination_bucket)
+            .key(dest_key)
+            .copy_source(crate::key::copy_source(
+                &req.bucket,
+                &req.key,
+                head.version_id.as_deref(),
+            ))
+            .copy_source_if_match(&head.etag)
+            .set_expected_source_bucket_owner(cfg.source_account_id.clone())
+            .metadata_directive(aws_sdk_s3::types::MetadataDirective::Replace)
+            .set_metadata(Some(metadata))
+            .tagging_directive(aws_sdk_s3::types::TaggingDirective::Replace)
+            .set_tagging(Some(tagging.unwrap_or_default()))
+            .set_content_type(head.content_type.clone())
+            .set_content_encoding(head.content_encoding.clone())
+            .set_content_disposition(head.content_disposition.clone())
+            .set_content_language(head.content_language.clone())
+            .set_cache_control(head.cache_control.clone())
+            .set_expires(head.expires)
+            .server_side_encryption(ServerSideEncryption::AwsKms)
+            .ssekms_key_id(&cfg.destination_kms_key_id)
+            .bucket_key_enabled(cfg.bucket_key_enabled)
+            .set_storage_class(cfg.destination_storage_class.clone())
+            .checksum_algorithm(cfg.checksum_algorithm.to_sdk());
+        copy = match condition {
+            Condition::Absent => copy.if_none_match("*"),
+            Condition::Matches(etag) => copy.if_match(etag),
+        };
+        match copy.send().await {
             Ok(out) => Ok(WriteResult::Written {
                 version_id: out.version_id().map(str::to_owned),
             }),

@@ -55,6 +55,7 @@ impl Replicator {
         provenance: &Provenance,
         condition: &Condition,
         stop: &Stop,
+        server_side: bool,
     ) -> Result<MultipartResult, ReplicationError> {
         let cfg = &self.config;
         let (part_size, part_count) =
@@ -113,6 +114,7 @@ impl Replicator {
                 done,
                 condition,
                 stop,
+                server_side,
             )
             .await;
         match &result {
@@ -283,6 +285,7 @@ impl Replicator {
         done: BTreeMap<u64, CompletedPart>,
         condition: &Condition,
         stop: &Stop,
+        server_side: bool,
     ) -> Result<WriteResult, ReplicationError> {
         let in_flight =
             (self.config.max_in_flight_bytes / part_size).clamp(1, MAX_PARTS_IN_FLIGHT) as usize;
@@ -294,8 +297,13 @@ impl Replicator {
                         resource: self.source_resource(&req.bucket, &req.key),
                     });
                 }
-                self.copy_part(req, dest_key, head, upload_id, part_size, number)
-                    .await
+                if server_side {
+                    self.copy_part_server_side(req, dest_key, head, upload_id, part_size, number)
+                        .await
+                } else {
+                    self.copy_part(req, dest_key, head, upload_id, part_size, number)
+                        .await
+                }
             })
             .buffer_unordered(in_flight)
             .try_collect()
@@ -393,6 +401,48 @@ impl Replicator {
             .await
             .map_err(|e| classify(&self.dest_request("s3:UploadPart", Some(dest_key)), e))?;
         Ok(completed_part(number as i32, &out))
+    }
+
+    /// One part copied inside S3 (UploadPartCopy) from exactly this source version.
+    async fn copy_part_server_side(
+        &self,
+        req: &ObjectRequest,
+        dest_key: &str,
+        head: &SourceHead,
+        upload_id: &str,
+        part_size: u64,
+        number: u64,
+    ) -> Result<CompletedPart, ReplicationError> {
+        let (start, end) = part_range(head.size, part_size, number);
+        let out = self
+            .clients
+            .destination
+            .upload_part_copy()
+            .bucket(&self.config.destination_bucket)
+            .key(dest_key)
+            .upload_id(upload_id)
+            .part_number(number as i32)
+            .copy_source(crate::key::copy_source(
+                &req.bucket,
+                &req.key,
+                head.version_id.as_deref(),
+            ))
+            .copy_source_if_match(&head.etag)
+            .copy_source_range(format!("bytes={start}-{end}"))
+            .set_expected_source_bucket_owner(self.config.source_account_id.clone())
+            .send()
+            .await
+            .map_err(|e| classify(&self.dest_request("s3:PutObject", Some(dest_key)), e))?;
+        let r = out.copy_part_result();
+        Ok(CompletedPart::builder()
+            .part_number(number as i32)
+            .set_e_tag(r.and_then(|r| r.e_tag()).map(str::to_owned))
+            .set_checksum_crc32(r.and_then(|r| r.checksum_crc32()).map(str::to_owned))
+            .set_checksum_crc32_c(r.and_then(|r| r.checksum_crc32_c()).map(str::to_owned))
+            .set_checksum_crc64_nvme(r.and_then(|r| r.checksum_crc64_nvme()).map(str::to_owned))
+            .set_checksum_sha1(r.and_then(|r| r.checksum_sha1()).map(str::to_owned))
+            .set_checksum_sha256(r.and_then(|r| r.checksum_sha256()).map(str::to_owned))
+            .build())
     }
 
     pub(crate) async fn abort_upload(

@@ -65,8 +65,14 @@ impl ObjectRequest {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Method {
+    /// GET, then PUT through the function.
     SinglePut,
+    /// Ranged GETs, then UploadPart, through the function.
     Multipart,
+    /// CopyObject: no bytes through the function.
+    ServerSideCopy,
+    /// UploadPartCopy: no bytes through the function.
+    ServerSideMultipart,
 }
 
 /// Why nothing was written. None of these is a failure: retrying would not change them.

@@ -8,6 +8,7 @@ mod deletes;
 mod lambda_runtime;
 mod multipart;
 mod security;
+mod server_side;
 mod sync;
 mod templates;
 mod triggers;
