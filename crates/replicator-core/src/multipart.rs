@@ -47,6 +47,7 @@ pub(crate) struct MultipartResult {
 }
 
 impl Replicator {
+    #[allow(clippy::too_many_arguments)]
     pub(crate) async fn copy_multipart(
         &self,
         req: &ObjectRequest,
