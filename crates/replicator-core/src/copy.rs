@@ -212,7 +212,12 @@ impl Replicator {
     ) -> Result<Outcome, ReplicationError> {
         let mut source: Option<SourceObject> = None;
         for attempt in 1..=MAX_CONDITIONAL_ATTEMPTS {
-            let replica = self.head_replica(dest_key).await?;
+            let known_absent = attempt == 1 && req.listed.as_ref().is_some_and(|l| l.replica_absent);
+            let replica = if known_absent {
+                None
+            } else {
+                self.head_replica(dest_key).await?
+            };
             // The cheapest idempotency check: the request names the version (or, from a
             // listing, the ETag and time) the replica was made from.
             if replica_matches(req, replica.as_ref()) {

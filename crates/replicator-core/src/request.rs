@@ -39,6 +39,10 @@ pub struct Listed {
     /// Seconds since the epoch.
     pub last_modified: i64,
     pub size: u64,
+    /// The destination listing had no replica: the first write goes straight to
+    /// If-None-Match without a HEAD (a replica written meanwhile makes it 412, and the
+    /// engine then reads and decides as usual).
+    pub replica_absent: bool,
 }
 
 impl ObjectRequest {

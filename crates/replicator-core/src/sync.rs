@@ -415,10 +415,11 @@ impl Syncer {
     ) -> Step {
         let r = &self.replicator;
         let cfg = r.config();
-        let (object, certain) = match action {
+        let (object, certain, absent) = match action {
             SyncAction::DestinationOnly(_) => return Step::DestinationOnly,
-            SyncAction::Missing(o) | SyncAction::Changed(o) => (o, true),
-            SyncAction::Check(o) => (o, false),
+            SyncAction::Missing(o) => (o, true, true),
+            SyncAction::Changed(o) => (o, true, false),
+            SyncAction::Check(o) => (o, false, false),
         };
         let mut request = ObjectRequest::created(cfg.source_bucket.clone(), object.key.clone());
         if !retry {
@@ -427,6 +428,7 @@ impl Syncer {
                 etag: object.etag.clone(),
                 last_modified: object.last_modified,
                 size: object.size,
+                replica_absent: absent,
             });
         }
         if dry_run || self.sqs.is_some() {

@@ -21,6 +21,8 @@ fn config() -> Config {
                 "DESTINATION_BUCKET" => "dst-bucket",
                 "DESTINATION_ROLE_ARN" => "arn:aws:iam::222222222222:role/replicator-destination",
                 "DESTINATION_KMS_KEY_ID" => KEY_ARN,
+                // These tests script the streaming path (GET, then PUT).
+                "SERVER_SIDE_COPY" => "off",
                 _ => return None,
             }
             .to_owned(),
