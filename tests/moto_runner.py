@@ -28,8 +28,16 @@ def owner_of(bucket):
     return entry[1] if entry else None
 
 
+SERVED = [0]
+
+
 def expected_owner_check(app):
     def middleware(environ, start_response):
+        # The benchmark reads how many requests the server answered (requests per object).
+        if environ.get("PATH_INFO") == "/_bench/requests":
+            start_response("200 OK", [("Content-Type", "text/plain")])
+            return [str(SERVED[0]).encode()]
+        SERVED[0] += 1
         checks = []
         copy_source = environ.get("HTTP_X_AMZ_COPY_SOURCE")
         expected = environ.get("HTTP_X_AMZ_EXPECTED_BUCKET_OWNER")

@@ -63,3 +63,43 @@ async fn main() {
         before / 1024,
     );
 }
+
+/// The server's raw throughput: GET-only (of `data/NNNNNN.bin`, as the benchmark writes them)
+/// or PUT-only, 64 requests at a time, bodies discarded or shared: the most a client can get
+/// from this server. Credentials and endpoint from the environment.
+async fn raw(args: &[String]) {
+    use futures::StreamExt;
+    let (op, bucket) = (args[0].as_str(), args[1].clone());
+    let count: usize = args[2].parse().expect("count");
+    let size: usize = args[3].parse().expect("size");
+    let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let s3 = aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&sdk).force_path_style(true).build());
+    if op == "put" {
+        let _ = s3.create_bucket().bucket(&bucket).send().await;
+    }
+    let body = bytes::Bytes::from(replicator_tests::bytes(size, 7));
+    let started = Instant::now();
+    futures::stream::iter(0..count)
+        .for_each_concurrent(64, |i| {
+            let (s3, bucket, body) = (s3.clone(), bucket.clone(), body.clone());
+            async move {
+                let key = format!("data/{i:06}.bin");
+                if op == "get" {
+                    let out = s3.get_object().bucket(&bucket).key(&key).send().await.expect("get");
+                    let mut stream = out.body;
+                    while let Some(chunk) = stream.next().await {
+                        chunk.expect("body");
+                    }
+                } else {
+                    s3.put_object().bucket(&bucket).key(&key).body(body.into()).send().await.expect("put");
+                }
+            }
+        })
+        .await;
+    let secs = started.elapsed().as_secs_f64();
+    println!(
+        "raw {op}: {count} x {size} bytes in {secs:.2} s = {:.1} MiB/s, {:.0} objects/s",
+        (count * size) as f64 / 1048576.0 / secs,
+        count as f64 / secs
+    );
+}
