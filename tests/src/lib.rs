@@ -252,6 +252,19 @@ impl World {
         )
     }
 
+    /// `replicator SUBCOMMAND…` with this world's configuration as flags.
+    pub fn cli_args(&self, args: &[&str]) -> Vec<String> {
+        let mut argv = vec!["replicator".to_owned()];
+        argv.extend(args.iter().map(|a| a.to_string()));
+        for (k, v) in self.vars() {
+            if k != "AWS_LAMBDA_FUNCTION_NAME" {
+                argv.push(format!("--{}", k.to_ascii_lowercase().replace('_', "-")));
+                argv.push(v);
+            }
+        }
+        argv
+    }
+
     pub async fn handler(&self) -> Handler {
         Handler::new(
             self.replicator().await,

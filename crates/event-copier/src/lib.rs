@@ -342,3 +342,13 @@ pub fn init_tracing() {
         builder.init();
     }
 }
+
+/// A configuration error ends the cold start, with a message naming the variable (never a
+/// panic, never a default for a required value).
+pub fn or_exit<T>(config: Result<T, replicator_core::ConfigError>) -> T {
+    config.unwrap_or_else(|e| {
+        tracing::error!(error = %e, "invalid configuration; the function cannot start");
+        eprintln!("invalid configuration: {e}");
+        std::process::exit(1)
+    })
+}

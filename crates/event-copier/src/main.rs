@@ -9,14 +9,7 @@ use serde_json::Value;
 async fn main() -> Result<(), lambda_runtime::Error> {
     event_copier::init_tracing();
     // A bad configuration fails the cold start with a message naming the variable.
-    let config = match Config::from_env() {
-        Ok(config) => config,
-        Err(e) => {
-            tracing::error!(error = %e, "invalid configuration; the function cannot start");
-            eprintln!("invalid configuration: {e}");
-            std::process::exit(1);
-        }
-    };
+    let config = event_copier::or_exit(Config::from_env());
     let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
     let region = sdk.region().map(|r| r.to_string());
     let clients = Clients::new(&sdk, &config).await;

@@ -85,6 +85,28 @@ macro_rules! source_head {
     }};
 }
 
+/// What every replica write carries (PutObject, CopyObject, CreateMultipartUpload share the
+/// setter names): the source's content headers, SSE-KMS with the destination key, the
+/// storage class and the additional checksum.
+macro_rules! replica_headers {
+    ($builder:expr, $head:expr, $cfg:expr) => {{
+        let (head, cfg) = ($head, $cfg);
+        $builder
+            .set_content_type(head.content_type.clone())
+            .set_content_encoding(head.content_encoding.clone())
+            .set_content_disposition(head.content_disposition.clone())
+            .set_content_language(head.content_language.clone())
+            .set_cache_control(head.cache_control.clone())
+            .set_expires(head.expires)
+            .server_side_encryption(ServerSideEncryption::AwsKms)
+            .ssekms_key_id(&cfg.destination_kms_key_id)
+            .bucket_key_enabled(cfg.bucket_key_enabled)
+            .set_storage_class(cfg.destination_storage_class.clone())
+            .checksum_algorithm(cfg.checksum_algorithm.to_sdk())
+    }};
+}
+pub(crate) use replica_headers;
+
 impl SourceHead {
     fn from_get(out: &GetObjectOutput) -> Self {
         source_head!(out)
@@ -212,7 +234,8 @@ impl Replicator {
     ) -> Result<Outcome, ReplicationError> {
         let mut source: Option<SourceObject> = None;
         for attempt in 1..=MAX_CONDITIONAL_ATTEMPTS {
-            let known_absent = attempt == 1 && req.listed.as_ref().is_some_and(|l| l.replica_absent);
+            let known_absent =
+                attempt == 1 && req.listed.as_ref().is_some_and(|l| l.replica_absent);
             let replica = if known_absent {
                 None
             } else {
@@ -565,27 +588,19 @@ impl Replicator {
         let tagging = self.source_tagging(source_key, head).await?;
         let metadata = replica_metadata(head, provenance, &self.dest_resource(dest_key))?;
         let cfg = &self.config;
-        let mut put = self
-            .clients
-            .destination
-            .put_object()
-            .bucket(&cfg.destination_bucket)
-            .key(dest_key)
-            .content_length(body.len() as i64)
-            .body(ByteStream::from(body))
-            .set_metadata(Some(metadata))
-            .set_tagging(tagging)
-            .set_content_type(head.content_type.clone())
-            .set_content_encoding(head.content_encoding.clone())
-            .set_content_disposition(head.content_disposition.clone())
-            .set_content_language(head.content_language.clone())
-            .set_cache_control(head.cache_control.clone())
-            .set_expires(head.expires)
-            .server_side_encryption(ServerSideEncryption::AwsKms)
-            .ssekms_key_id(&cfg.destination_kms_key_id)
-            .bucket_key_enabled(cfg.bucket_key_enabled)
-            .set_storage_class(cfg.destination_storage_class.clone())
-            .checksum_algorithm(cfg.checksum_algorithm.to_sdk());
+        let mut put = replica_headers!(
+            self.clients
+                .destination
+                .put_object()
+                .bucket(&cfg.destination_bucket)
+                .key(dest_key)
+                .content_length(body.len() as i64)
+                .body(ByteStream::from(body))
+                .set_metadata(Some(metadata))
+                .set_tagging(tagging),
+            head,
+            cfg
+        );
         put = match condition {
             Condition::Absent => put.if_none_match("*"),
             Condition::Matches(etag) => put.if_match(etag),
@@ -616,34 +631,26 @@ impl Replicator {
         let cfg = &self.config;
         let tagging = self.source_tagging(&req.key, head).await?;
         let metadata = replica_metadata(head, provenance, &self.dest_resource(dest_key))?;
-        let mut copy = self
-            .clients
-            .destination
-            .copy_object()
-            .bucket(&cfg.destination_bucket)
-            .key(dest_key)
-            .copy_source(crate::key::copy_source(
-                &req.bucket,
-                &req.key,
-                head.version_id.as_deref(),
-            ))
-            .copy_source_if_match(&head.etag)
-            .set_expected_source_bucket_owner(cfg.source_account_id.clone())
-            .metadata_directive(aws_sdk_s3::types::MetadataDirective::Replace)
-            .set_metadata(Some(metadata))
-            .tagging_directive(aws_sdk_s3::types::TaggingDirective::Replace)
-            .set_tagging(Some(tagging.unwrap_or_default()))
-            .set_content_type(head.content_type.clone())
-            .set_content_encoding(head.content_encoding.clone())
-            .set_content_disposition(head.content_disposition.clone())
-            .set_content_language(head.content_language.clone())
-            .set_cache_control(head.cache_control.clone())
-            .set_expires(head.expires)
-            .server_side_encryption(ServerSideEncryption::AwsKms)
-            .ssekms_key_id(&cfg.destination_kms_key_id)
-            .bucket_key_enabled(cfg.bucket_key_enabled)
-            .set_storage_class(cfg.destination_storage_class.clone())
-            .checksum_algorithm(cfg.checksum_algorithm.to_sdk());
+        let mut copy = replica_headers!(
+            self.clients
+                .destination
+                .copy_object()
+                .bucket(&cfg.destination_bucket)
+                .key(dest_key)
+                .copy_source(crate::key::copy_source(
+                    &req.bucket,
+                    &req.key,
+                    head.version_id.as_deref(),
+                ))
+                .copy_source_if_match(&head.etag)
+                .set_expected_source_bucket_owner(cfg.source_account_id.clone())
+                .metadata_directive(aws_sdk_s3::types::MetadataDirective::Replace)
+                .set_metadata(Some(metadata))
+                .tagging_directive(aws_sdk_s3::types::TaggingDirective::Replace)
+                .set_tagging(Some(tagging.unwrap_or_default())),
+            head,
+            cfg
+        );
         copy = match condition {
             Condition::Absent => copy.if_none_match("*"),
             Condition::Matches(etag) => copy.if_match(etag),

@@ -18,8 +18,8 @@ use serde::{Deserialize, Serialize};
 use tracing::{debug, info, warn};
 
 use crate::copy::{
-    kib, lost_race, read_body, replica_metadata, Condition, Replicator, SourceHead, Stop,
-    WriteResult,
+    kib, lost_race, read_body, replica_headers, replica_metadata, Condition, Replicator,
+    SourceHead, Stop, WriteResult,
 };
 use crate::error::{classify, error_code, http_status, ReplicationError};
 use crate::plan::{part_range, transfer_plan, Provenance, TransferPlan};
@@ -234,33 +234,25 @@ impl Replicator {
         let cfg = &self.config;
         let tagging = self.source_tagging(&req.key, head).await?;
         let metadata = replica_metadata(head, provenance, &self.dest_resource(dest_key))?;
-        let created = self
-            .clients
-            .destination
-            .create_multipart_upload()
-            .bucket(&cfg.destination_bucket)
-            .key(dest_key)
-            .set_metadata(Some(metadata))
-            .set_tagging(tagging)
-            .set_content_type(head.content_type.clone())
-            .set_content_encoding(head.content_encoding.clone())
-            .set_content_disposition(head.content_disposition.clone())
-            .set_content_language(head.content_language.clone())
-            .set_cache_control(head.cache_control.clone())
-            .set_expires(head.expires)
-            .server_side_encryption(ServerSideEncryption::AwsKms)
-            .ssekms_key_id(&cfg.destination_kms_key_id)
-            .bucket_key_enabled(cfg.bucket_key_enabled)
-            .set_storage_class(cfg.destination_storage_class.clone())
-            .checksum_algorithm(cfg.checksum_algorithm.to_sdk())
-            .send()
-            .await
-            .map_err(|e| {
-                classify(
-                    &self.dest_request("s3:CreateMultipartUpload", Some(dest_key)),
-                    e,
-                )
-            })?;
+        let created = replica_headers!(
+            self.clients
+                .destination
+                .create_multipart_upload()
+                .bucket(&cfg.destination_bucket)
+                .key(dest_key)
+                .set_metadata(Some(metadata))
+                .set_tagging(tagging),
+            head,
+            cfg
+        )
+        .send()
+        .await
+        .map_err(|e| {
+            classify(
+                &self.dest_request("s3:CreateMultipartUpload", Some(dest_key)),
+                e,
+            )
+        })?;
         Ok(created.upload_id().unwrap_or_default().to_owned())
     }
 

@@ -8,14 +8,9 @@ use serde_json::Value;
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     event_copier::init_tracing();
-    let (config, sync_config) = match (Config::from_env(), SyncConfig::from_env()) {
-        (Ok(c), Ok(s)) => (c, s),
-        (Err(e), _) | (_, Err(e)) => {
-            tracing::error!(error = %e, "invalid configuration; the function cannot start");
-            eprintln!("invalid configuration: {e}");
-            std::process::exit(1);
-        }
-    };
+    // A bad configuration fails the cold start with a message naming the variable.
+    let config = event_copier::or_exit(Config::from_env());
+    let sync_config = event_copier::or_exit(SyncConfig::from_env());
     let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
     let region = sdk.region().map(|r| r.to_string());
     let clients = Clients::new(&sdk, &config).await;

@@ -352,13 +352,7 @@ async fn verify(world: &World, o: &Object) -> Result<(), String> {
 
 /// Runs `replicator doctor` with this world's configuration and prints its output.
 async fn doctor(world: &World) -> i32 {
-    let mut argv = vec!["replicator".to_owned(), "doctor".to_owned()];
-    for (k, v) in world.vars() {
-        if k != "AWS_LAMBDA_FUNCTION_NAME" {
-            argv.push(format!("--{}", k.to_ascii_lowercase().replace('_', "-")));
-            argv.push(v);
-        }
-    }
+    let argv = world.cli_args(&["doctor"]);
     let mut out = Vec::new();
     let code = replicator_cli::run(argv, Some(world.source_sdk.clone()), &mut out).await;
     print!("{}", String::from_utf8_lossy(&out));

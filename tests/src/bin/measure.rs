@@ -27,10 +27,21 @@ fn reset_peak_rss() {
 
 #[tokio::main]
 async fn main() {
-    let mib: usize = std::env::args()
-        .nth(1)
-        .and_then(|a| a.parse().ok())
-        .unwrap_or(256);
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let n: usize = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(0);
+    match args.first().map(String::as_str) {
+        Some("object") => object(if n == 0 { 256 } else { n }).await,
+        Some("sync") => sync(if n == 0 { 1000 } else { n }).await,
+        Some("raw") if args.len() == 5 => raw(&args[1..]).await,
+        _ => {
+            eprintln!("usage: measure object MIB | measure sync COUNT | measure raw get|put BUCKET COUNT SIZE");
+            std::process::exit(2);
+        }
+    }
+}
+
+/// Replicates one object of `mib` MiB (multipart) through the emulator.
+async fn object(mib: usize) {
     let emulator = start_emulator();
     let world = World::on(&emulator.endpoint()).await;
     let digest = {
@@ -73,7 +84,11 @@ async fn raw(args: &[String]) {
     let count: usize = args[2].parse().expect("count");
     let size: usize = args[3].parse().expect("size");
     let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-    let s3 = aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&sdk).force_path_style(true).build());
+    let s3 = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&sdk)
+            .force_path_style(true)
+            .build(),
+    );
     if op == "put" {
         let _ = s3.create_bucket().bucket(&bucket).send().await;
     }
@@ -85,13 +100,25 @@ async fn raw(args: &[String]) {
             async move {
                 let key = format!("data/{i:06}.bin");
                 if op == "get" {
-                    let out = s3.get_object().bucket(&bucket).key(&key).send().await.expect("get");
+                    let out = s3
+                        .get_object()
+                        .bucket(&bucket)
+                        .key(&key)
+                        .send()
+                        .await
+                        .expect("get");
                     let mut stream = out.body;
                     while let Some(chunk) = stream.next().await {
                         chunk.expect("body");
                     }
                 } else {
-                    s3.put_object().bucket(&bucket).key(&key).body(body.into()).send().await.expect("put");
+                    s3.put_object()
+                        .bucket(&bucket)
+                        .key(&key)
+                        .body(body.into())
+                        .send()
+                        .await
+                        .expect("put");
                 }
             }
         })
@@ -101,5 +128,49 @@ async fn raw(args: &[String]) {
         "raw {op}: {count} x {size} bytes in {secs:.2} s = {:.1} MiB/s, {:.0} objects/s",
         (count * size) as f64 / 1048576.0 / secs,
         count as f64 / secs
+    );
+}
+
+/// One sync run over `count` small objects.
+async fn sync(count: usize) {
+    use futures::StreamExt;
+    let emulator = start_emulator();
+    let world = World::on(&emulator.endpoint()).await;
+    futures::stream::iter(0..count)
+        .for_each_concurrent(32, |i| {
+            let world = &world;
+            async move {
+                world
+                    .put(
+                        &format!("small/{i:06}"),
+                        replicator_tests::bytes(4096, i as u64),
+                    )
+                    .await;
+            }
+        })
+        .await;
+    let mut world = world;
+    world.overrides.insert("SYNC_CONCURRENCY", "64".into());
+    let syncer = world.syncer().await;
+    reset_peak_rss();
+    let started = Instant::now();
+    let report = syncer
+        .run(replicator_core::sync::SyncRequest {
+            run_id: "measure".into(),
+            ..Default::default()
+        })
+        .await
+        .expect("sync");
+    let elapsed = started.elapsed();
+    let peak = peak_rss_kib();
+    assert!(
+        report.complete && report.copied == count as u64 && report.failed == 0,
+        "{report:?}"
+    );
+    println!(
+        "synced {count} objects of 4 KiB in {:.2} s = {:.0} objects/s (SYNC_CONCURRENCY=64, streaming); peak RSS during the run {} MiB",
+        elapsed.as_secs_f64(),
+        count as f64 / elapsed.as_secs_f64(),
+        peak / 1024
     );
 }

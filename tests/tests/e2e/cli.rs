@@ -8,14 +8,7 @@ use serde_json::Value;
 
 /// Runs `replicator ARGS…` with this world's configuration as flags.
 async fn cli(world: &World, args: &[&str]) -> (i32, String) {
-    let mut argv = vec!["replicator".to_owned()];
-    argv.extend(args.iter().map(|a| a.to_string()));
-    for (k, v) in world.vars() {
-        if k != "AWS_LAMBDA_FUNCTION_NAME" {
-            argv.push(format!("--{}", k.to_ascii_lowercase().replace('_', "-")));
-            argv.push(v);
-        }
-    }
+    let argv = world.cli_args(args);
     let mut out = Vec::new();
     let code = replicator_cli::run(argv, Some(world.source_sdk.clone()), &mut out).await;
     (code, String::from_utf8(out).unwrap())
