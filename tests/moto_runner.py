@@ -8,10 +8,18 @@ Two S3 behaviours are put right in front of moto, as S3 has them:
 - GetBucketVersioning and ListParts answer with the root elements S3 documents
   (VersioningConfiguration, ListPartsResult; moto names them GetBucketVersioningResponse and
   ListPartsResponse, which strict SDKs such as Rust's reject).
-Requests are path-style (the tests set S3_FORCE_PATH_STYLE)."""
+Requests are path-style (the tests set S3_FORCE_PATH_STYLE).
 
+For the security tests, GET /_capture answers with what every request carried that matters
+to them (JSON lines): method, path, the access key, session token and signature it was
+signed with, the expected-owner headers, and for STS AssumeRole the RoleArn and ExternalId."""
+
+import io
+import json
+import re
 import sys
-from urllib.parse import unquote
+from collections import deque
+from urllib.parse import parse_qs, unquote
 
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 from moto.s3.models import s3_backends
@@ -29,6 +37,33 @@ def owner_of(bucket):
 
 
 SERVED = [0]
+CAPTURED = deque(maxlen=200_000)
+SIGNED_BY = re.compile(r"Credential=([^/]+)/")
+
+
+def capture(environ):
+    auth = environ.get("HTTP_AUTHORIZATION", "")
+    signer = SIGNED_BY.search(auth)
+    seen = {
+        "method": environ.get("REQUEST_METHOD"),
+        "path": environ.get("PATH_INFO", "/"),
+        "query": environ.get("QUERY_STRING", ""),
+        "access_key": signer.group(1) if signer else None,
+        "expected_owner": environ.get("HTTP_X_AMZ_EXPECTED_BUCKET_OWNER"),
+        "source_expected_owner": environ.get("HTTP_X_AMZ_SOURCE_EXPECTED_BUCKET_OWNER"),
+        "copy_source": environ.get("HTTP_X_AMZ_COPY_SOURCE"),
+        "security_token": environ.get("HTTP_X_AMZ_SECURITY_TOKEN"),
+        "signature": auth.rsplit("Signature=", 1)[1] if "Signature=" in auth else None,
+    }
+    form = environ.get("CONTENT_TYPE", "").startswith("application/x-www-form-urlencoded")
+    if environ.get("REQUEST_METHOD") == "POST" and seen["path"] == "/" and form:
+        body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+        environ["wsgi.input"] = io.BytesIO(body)
+        fields = parse_qs(body.decode("utf-8", "replace"))
+        seen["action"] = fields.get("Action", [None])[0]
+        seen["role_arn"] = fields.get("RoleArn", [None])[0]
+        seen["external_id"] = fields.get("ExternalId", [None])[0]
+    CAPTURED.append(seen)
 
 
 def expected_owner_check(app):
@@ -37,7 +72,12 @@ def expected_owner_check(app):
         if environ.get("PATH_INFO") == "/_bench/requests":
             start_response("200 OK", [("Content-Type", "text/plain")])
             return [str(SERVED[0]).encode()]
+        if environ.get("PATH_INFO") == "/_capture":
+            body = "".join(json.dumps(c) + "\n" for c in list(CAPTURED)).encode()
+            start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+            return [body]
         SERVED[0] += 1
+        capture(environ)
         checks = []
         copy_source = environ.get("HTTP_X_AMZ_COPY_SOURCE")
         expected = environ.get("HTTP_X_AMZ_EXPECTED_BUCKET_OWNER")

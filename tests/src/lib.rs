@@ -414,6 +414,23 @@ impl World {
     }
 }
 
+/// What the emulator saw of every request so far (see `tests/moto_runner.py`): method, path,
+/// query, signing access key, expected-owner headers, and AssumeRole's RoleArn/ExternalId.
+pub fn captured_requests(endpoint: &str) -> Vec<Value> {
+    use std::io::{Read, Write};
+    let address = endpoint.trim_start_matches("http://");
+    let mut stream = std::net::TcpStream::connect(address).expect("connect to the emulator");
+    write!(stream, "GET /_capture HTTP/1.0\r\nHost: {address}\r\n\r\n").unwrap();
+    let mut response = String::new();
+    stream
+        .read_to_string(&mut response)
+        .expect("read the capture");
+    let (_, body) = response.split_once("\r\n\r\n").expect("an HTTP response");
+    body.lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect()
+}
+
 /// The bucket name the fixtures in `events/` use; tests substitute their own.
 pub const FIXTURE_BUCKET: &str = "example-source-bucket";
 

@@ -240,10 +240,12 @@ impl Handler {
             }
         }
         let mut response = SqsBatchResponse::default();
+        // A failed message without a messageId is reported with an empty identifier, which
+        // Lambda answers by retrying the whole batch: never a failure dropped.
         response.batch_item_failures = event
             .records
             .iter()
-            .filter_map(|m| m.message_id.clone())
+            .map(|m| m.message_id.clone().unwrap_or_default())
             .filter(|id| failed_ids.contains(id))
             .map(|id| {
                 let mut f = BatchItemFailure::default();
@@ -322,7 +324,6 @@ fn outcome_text(outcome: &Outcome) -> String {
 /// Logs as JSON in Lambda (unless the function's log format is set to Text), plain text
 /// elsewhere. The level comes from AWS_LAMBDA_LOG_LEVEL or RUST_LOG, INFO by default.
 pub fn init_tracing() {
-    use tracing_subscriber::EnvFilter;
     let in_lambda = std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some();
     let format = std::env::var("AWS_LAMBDA_LOG_FORMAT").unwrap_or_default();
     let json =
@@ -330,16 +331,38 @@ pub fn init_tracing() {
     let level = std::env::var("AWS_LAMBDA_LOG_LEVEL")
         .or_else(|_| std::env::var("RUST_LOG"))
         .unwrap_or_else(|_| "info".into());
+    use tracing_subscriber::util::SubscriberInitExt;
+    // Also routes the `log` crate's records into tracing.
+    subscriber(&level, json, std::io::stderr).init();
+}
+
+/// The functions' log subscriber at `level` (an EnvFilter directive), JSON or text, writing
+/// to `writer`. Tests use it to read what the functions log.
+pub fn subscriber<W>(
+    level: &str,
+    json: bool,
+    writer: W,
+) -> Box<dyn tracing::Subscriber + Send + Sync>
+where
+    W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
+{
+    use tracing_subscriber::filter::{LevelFilter, Targets};
+    use tracing_subscriber::{fmt, prelude::*, EnvFilter};
     let filter =
         EnvFilter::try_new(level.to_ascii_lowercase()).unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_target(false)
-        .with_writer(std::io::stderr);
+    // The SDK's runtime dumps whole client configurations at TRACE, AssumeRole's input with
+    // the ExternalId among them: its events stop at DEBUG, whatever the level asked for.
+    let cap = Targets::new()
+        .with_default(LevelFilter::TRACE)
+        .with_target("aws_smithy_runtime", LevelFilter::DEBUG)
+        .with_target("aws_smithy_runtime_api", LevelFilter::DEBUG);
+    let layer = fmt::layer().with_target(false).with_writer(writer);
+    let registry = tracing_subscriber::registry().with(filter);
     if json {
-        builder.json().with_current_span(true).without_time().init();
+        let layer = layer.json().with_current_span(true).without_time();
+        Box::new(registry.with(layer.with_filter(cap)))
     } else {
-        builder.init();
+        Box::new(registry.with(layer.with_filter(cap)))
     }
 }
 

@@ -5,6 +5,7 @@ mod cli;
 mod common;
 mod copy_object;
 mod deletes;
+mod hostile;
 mod lambda_runtime;
 mod multipart;
 mod security;
