@@ -1,23 +1,39 @@
 #!/usr/bin/env python3
 """Benchmark: this replicator against `aws s3 sync`, rclone and s3sync, bucket to bucket on
-the same local S3 server (moto: versioning, tags, SSE-KMS), identical workloads, alternating
-tools, several repetitions; plus the server's raw GET-only and PUT-only throughput measured
-with a Rust client at high concurrency (`measure raw`). Prints a Markdown table (and writes
-it to --out). Run through `./scripts/bench` which installs everything first."""
+the same local S3 server, identical workloads, alternating tools, several repetitions; plus
+the server's raw GET-only and PUT-only throughput measured with a Rust client at high
+concurrency (`measure raw`). Two servers:
+
+- moto, for full semantics: versioning, tags, SSE-KMS with the destination key, two accounts
+  (the destination role is assumed through moto's STS);
+- s3s-fs, for raw speed: a fast S3 front on the local file system, with no versioning,
+  tagging or KMS. Every tool writes plainly there (the replicator still sends its SSE-KMS
+  headers, which s3s-fs ignores). s3s-fs has no STS, so the replicator's AssumeRole goes to
+  a stub STS here that hands back the server's one key pair.
+
+Prints a Markdown table (and writes it to --out). Run through `./scripts/bench`, which
+installs everything first."""
 
 import argparse
 import concurrent.futures
+import datetime
+import http.server
 import json
 import os
 import random
 import re
+import shutil
+import socket
 import statistics
 import subprocess
 import sys
+import tempfile
+import threading
 import time
 import urllib.request
 
 import boto3
+import botocore.config
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PY = os.path.join(ROOT, ".venv", "bin", "python")
@@ -35,13 +51,95 @@ def start_moto():
 
 
 def requests_served(endpoint):
-    with urllib.request.urlopen(f"{endpoint}/_bench/requests") as r:
-        return int(r.read())
+    """Requests the server answered so far (moto_runner counts them); None for s3s-fs."""
+    try:
+        with urllib.request.urlopen(f"{endpoint}/_bench/requests") as r:
+            return int(r.read())
+    except Exception:
+        return None
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_s3s_fs():
+    root = tempfile.mkdtemp(prefix="bench-s3s-fs-")
+    port = free_port()
+    p = subprocess.Popen([os.path.join(ROOT, ".tools", "bin", "s3s-fs"), "--host", "127.0.0.1", "--port", str(port),
+                          "--access-key", SRC_CREDS["AWS_ACCESS_KEY_ID"], "--secret-key", SRC_CREDS["AWS_SECRET_ACCESS_KEY"],
+                          root], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for _ in range(100):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.1).close()
+            break
+        except OSError:
+            time.sleep(0.05)
+    return p, f"http://127.0.0.1:{port}", root
+
+
+class StubSts(http.server.BaseHTTPRequestHandler):
+    """AssumeRole for the s3s-fs run: answers every call with the server's key pair."""
+
+    def do_POST(self):
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        expires = (datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        body = (
+            '<AssumeRoleResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><AssumeRoleResult><Credentials>'
+            f'<AccessKeyId>{SRC_CREDS["AWS_ACCESS_KEY_ID"]}</AccessKeyId>'
+            f'<SecretAccessKey>{SRC_CREDS["AWS_SECRET_ACCESS_KEY"]}</SecretAccessKey>'
+            f"<SessionToken>bench</SessionToken><Expiration>{expires}</Expiration></Credentials>"
+            "<AssumedRoleUser><AssumedRoleId>AROABENCH:bench</AssumedRoleId>"
+            "<Arn>arn:aws:sts::222222222222:assumed-role/replicator-destination/bench</Arn></AssumedRoleUser>"
+            "</AssumeRoleResult><ResponseMetadata><RequestId>bench</RequestId></ResponseMetadata></AssumeRoleResponse>"
+        ).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "text/xml")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+def start_stub_sts():
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), StubSts)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return f"http://127.0.0.1:{server.server_port}"
+
+
+class PlainWorld:
+    """s3s-fs: one account, plain buckets, no KMS; the replicator's STS is the stub."""
+
+    def __init__(self, endpoint, root, sts):
+        self.ep, self.root, self.sts = endpoint, root, sts
+        self.kms = False
+        self.src = self.dst = boto3.client(
+            "s3", endpoint_url=endpoint, region_name=REGION, aws_access_key_id=SRC_CREDS["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=SRC_CREDS["AWS_SECRET_ACCESS_KEY"],
+            config=botocore.config.Config(s3={"addressing_style": "path"}, max_pool_connections=32))
+        # s3s-fs keeps no KMS keys; the replicator's SSE-KMS headers are accepted and ignored.
+        self.dst_key = "arn:aws:kms:us-east-1:222222222222:key/00000000-0000-0000-0000-00000000beef"
+
+    def bucket(self, client, name, key):
+        client.create_bucket(Bucket=name)
+        return name
+
+    def drop(self, bucket, client=None):
+        shutil.rmtree(os.path.join(self.root, bucket), ignore_errors=True)
+
+    populate = None  # set below (shared with World)
+    count = None
 
 
 class World:
     def __init__(self, endpoint):
         self.ep = endpoint
+        self.sts = None
+        self.kms = True
         kw = dict(endpoint_url=endpoint, region_name=REGION,
                   aws_access_key_id=SRC_CREDS["AWS_ACCESS_KEY_ID"],
                   aws_secret_access_key=SRC_CREDS["AWS_SECRET_ACCESS_KEY"])
@@ -80,6 +178,20 @@ class World:
                     total += o["Size"]
         return n, total
 
+    def drop(self, bucket, client=None):
+        """Frees the server's memory: a destination is not needed once it is counted."""
+        client = client or self.dst
+        paginator = client.get_paginator("list_object_versions")
+        for page in paginator.paginate(Bucket=bucket):
+            victims = [{"Key": v["Key"], "VersionId": v["VersionId"]}
+                       for v in page.get("Versions", []) + page.get("DeleteMarkers", [])]
+            for i in range(0, len(victims), 1000):
+                client.delete_objects(Bucket=bucket, Delete={"Objects": victims[i:i + 1000], "Quiet": True})
+
+
+PlainWorld.populate = World.populate
+PlainWorld.count = World.count
+
 
 def timed(cmd, env):
     """Wall time and peak RSS (KiB) of a command, from /usr/bin/time -v."""
@@ -99,17 +211,21 @@ def tools(world, src, dst):
     ep = world.ep
     base = {**SRC_CREDS, "AWS_REGION": REGION, "AWS_DEFAULT_REGION": REGION, "AWS_ENDPOINT_URL": ep,
             "AWS_EC2_METADATA_DISABLED": "true"}
+    if world.sts:
+        base["AWS_ENDPOINT_URL_STS"] = world.sts
     ours_env = {**base, "SOURCE_BUCKET": src, "DESTINATION_BUCKET": dst, "DESTINATION_ROLE_ARN": ROLE,
                 "DESTINATION_EXTERNAL_ID": "bench-external", "DESTINATION_KMS_KEY_ID": world.dst_key,
                 "S3_FORCE_PATH_STYLE": "true", "SYNC_CONCURRENCY": "64", "RUST_LOG": "warn"}
     replicator = os.path.join(ROOT, "target", "release", "replicator")
+    sse_aws = ["--sse", "aws:kms", "--sse-kms-key-id", world.dst_key] if world.kms else []
+    sse_rclone = ["--s3-server-side-encryption", "aws:kms", "--s3-sse-kms-key-id", world.dst_key] if world.kms else []
     found = {
         "replicator (server-side)": ([replicator, "sync"], {**ours_env, "SERVER_SIDE_COPY": "auto"}),
         "replicator (streaming)": ([replicator, "sync"], {**ours_env, "SERVER_SIDE_COPY": "off"}),
         "aws s3 sync": ([os.path.join(ROOT, ".venv-bench", "bin", "aws"), "s3", "sync", f"s3://{src}", f"s3://{dst}",
-                         "--sse", "aws:kms", "--sse-kms-key-id", world.dst_key, "--only-show-errors"], base),
+                         *sse_aws, "--only-show-errors"], base),
         "rclone": (["rclone", "sync", f"moto:{src}", f"moto:{dst}", "--transfers", "32", "--checkers", "32",
-                    "--s3-server-side-encryption", "aws:kms", "--s3-sse-kms-key-id", world.dst_key, "-q"],
+                    *sse_rclone, "-q"],
                    {"RCLONE_CONFIG_MOTO_TYPE": "s3", "RCLONE_CONFIG_MOTO_PROVIDER": "Other",
                     "RCLONE_CONFIG_MOTO_ENDPOINT": ep, "RCLONE_CONFIG_MOTO_REGION": REGION,
                     "RCLONE_CONFIG_MOTO_ACCESS_KEY_ID": SRC_CREDS["AWS_ACCESS_KEY_ID"],
@@ -120,8 +236,7 @@ def tools(world, src, dst):
     if os.path.exists(s3sync):
         found["s3sync"] = ([s3sync, "--source-endpoint-url", ep, "--target-endpoint-url", ep,
                             "--source-force-path-style", "--target-force-path-style",
-                            "--sse", "aws:kms", "--sse-kms-key-id", world.dst_key,
-                            f"s3://{src}", f"s3://{dst}"], base)
+                            *sse_aws, f"s3://{src}", f"s3://{dst}"], base)
     return found
 
 
@@ -134,12 +249,95 @@ def raw_limit(world, bucket, count, size, op):
     return float(re.search(r"in ([0-9.]+) s", out).group(1))
 
 
+def run_workload(server, name, count, size, reps):
+    """One workload on a fresh server: populate, raw limits, every tool `reps` times."""
+    if server == "moto":
+        proc, ep = start_moto()
+        world, cleanup = World(ep), None
+    else:
+        proc, ep, root = start_s3s_fs()
+        world, cleanup = PlainWorld(ep, root, start_stub_sts()), root
+    rows = []
+    try:
+        n = 0
+        src = world.bucket(world.src, f"bench-src-{random.randrange(1 << 30)}", world.src_key if world.kms else None)
+        world.populate(src, count, size)
+        raw_get = raw_limit(world, src, count, size, "get")
+        raw_bucket = f"{src}-raw"
+        raw_put = raw_limit(world, raw_bucket, count, size, "put")
+        world.drop(raw_bucket, world.src)
+        results = {}
+        for rep in range(reps):
+            order = list(tools(world, src, "x").keys())
+            random.Random(rep).shuffle(order)  # alternate tools between repetitions
+            for tool in order:
+                n += 1
+                dst = world.bucket(world.dst, f"bench-dst-{n}-{random.randrange(1 << 30)}", world.dst_key)
+                cmd, env = tools(world, src, dst)[tool]
+                before = requests_served(ep)
+                wall, rss = timed(cmd, env)
+                after = requests_served(ep)
+                reqs = None if before is None else (after - before) / count
+                got, total = world.count(dst)
+                assert got == count and total == count * size, f"{tool}: {got} objects, {total} bytes"
+                world.drop(dst)
+                results.setdefault(tool, []).append((wall, rss, reqs))
+                shown = "n/a" if reqs is None else f"{reqs:.1f}"
+                print(f"[{server}] {name} rep {rep + 1} {tool}: {wall:.2f} s, {rss // 1024} MiB, {shown} req/object", flush=True)
+        mib = count * size / MIB
+        limit = min(mib / raw_get, mib / raw_put)
+        ours = statistics.median(w for w, _, _ in results["replicator (server-side)"])
+        for tool, runs in results.items():
+            walls = [w for w, _, _ in runs]
+            med = statistics.median(walls)
+            reqs = [q for _, _, q in runs if q is not None]
+            rows.append({
+                "server": server, "workload": name, "tool": tool, "median_s": med, "min_s": min(walls),
+                "max_s": max(walls), "mib_s": mib / med, "obj_s": count / med, "ours_speedup": med / ours,
+                "pct_limit": 100 * (mib / med) / limit, "rss_mib": max(r for _, r, _ in runs) / 1024,
+                "req_per_obj": statistics.median(reqs) if reqs else None,
+                "raw_get_mib_s": mib / raw_get, "raw_put_mib_s": mib / raw_put,
+                "raw_get_obj_s": count / raw_get, "raw_put_obj_s": count / raw_put,
+            })
+    finally:
+        if server == "moto":
+            proc.stdin.close()
+        else:
+            proc.terminate()
+        proc.wait()
+        if cleanup:
+            shutil.rmtree(cleanup, ignore_errors=True)
+    return rows
+
+
+def verdicts(rows):
+    """The issue's targets, checked against the medians; each says met or NOT met."""
+    out = []
+    by = {(r["server"], r["workload"][:3], r["tool"]): r for r in rows}
+    for server in sorted({r["server"] for r in rows}):
+        ours = by.get((server, "(b)", "replicator (server-side)")) or {}
+        for peer, target in [("s3sync", 1.0), ("aws s3 sync", 3.0), ("rclone", 2.0)]:
+            theirs = by.get((server, "(b)", peer))
+            if ours and theirs:
+                ratio = theirs["median_s"] / ours["median_s"]
+                out.append(f"- [{server}] (b) vs {peer}: {ratio:.2f}x (target >= {target}x): "
+                           + ("met" if ratio >= target else "NOT met"))
+        for tool in ["replicator (server-side)", "replicator (streaming)"]:
+            a = by.get((server, "(a)", tool))
+            if a:
+                out.append(f"- [{server}] (a) {tool}: {a['pct_limit']:.0f}% of min(raw GET, raw PUT) (target >= 90%): "
+                           + ("met" if a["pct_limit"] >= 90 else "NOT met")
+                           + f"; peak RSS {a['rss_mib']:.0f} MiB (target <= 128): " + ("met" if a["rss_mib"] <= 128 else "NOT met"))
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--small-count", type=int, default=10_000)
     ap.add_argument("--medium-count", type=int, default=200)
     ap.add_argument("--large-mib", type=int, default=1024)
+    ap.add_argument("--servers", default="s3s-fs,moto", help="comma-separated: s3s-fs, moto")
     ap.add_argument("--out", default=os.path.join(ROOT, "docs", "BENCHMARKS.md"))
     args = ap.parse_args()
     workloads = [
@@ -148,59 +346,23 @@ def main():
         ("(c) {} x 8 MiB".format(args.medium_count), args.medium_count, 8 * MIB),
     ]
     rows = []
-    for name, count, size in workloads:
-        moto, ep = start_moto()  # a fresh server per workload keeps moto's memory in check
-        try:
-            world = World(ep)
-            n = 0
-            src = world.bucket(world.src, f"bench-src-{random.randrange(1 << 30)}", world.src_key)
-            world.populate(src, count, size)
-            raw_get = raw_limit(world, src, count, size, "get")
-            raw_put = raw_limit(world, f"{src}-raw", count, size, "put")
-            results = {}
-            for rep in range(args.reps):
-                order = list(tools(world, src, "x").keys())
-                random.Random(rep).shuffle(order)  # alternate tools between repetitions
-                for tool in order:
-                    n += 1
-                    dst = world.bucket(world.dst, f"bench-dst-{n}-{random.randrange(1 << 30)}", world.dst_key)
-                    cmd, env = tools(world, src, dst)[tool]
-                    before = requests_served(ep)
-                    wall, rss = timed(cmd, env)
-                    reqs = requests_served(ep) - before
-                    got, total = world.count(dst)
-                    assert got == count and total == count * size, f"{tool}: {got} objects, {total} bytes"
-                    results.setdefault(tool, []).append((wall, rss, reqs / count))
-                    print(f"{name} rep {rep + 1} {tool}: {wall:.2f} s, {rss // 1024} MiB, {reqs / count:.1f} req/object", flush=True)
-            limit = min(count * size / MIB / raw_get, count * size / MIB / raw_put)
-            ours = statistics.median(w for w, _, _ in results["replicator (server-side)"])
-            for tool, runs in results.items():
-                walls = [w for w, _, _ in runs]
-                med = statistics.median(walls)
-                mib_s = count * size / MIB / med
-                rows.append({
-                    "workload": name, "tool": tool, "median_s": med, "min_s": min(walls), "max_s": max(walls),
-                    "mib_s": mib_s, "obj_s": count / med, "ours_speedup": med / ours,
-                    "pct_limit": 100 * mib_s / limit, "rss_mib": max(r for _, r, _ in runs) / 1024,
-                    "req_per_obj": statistics.median(q for _, _, q in runs),
-                    "raw_get_mib_s": count * size / MIB / raw_get, "raw_put_mib_s": count * size / MIB / raw_put,
-                })
-        finally:
-            moto.stdin.close()
-            moto.wait()
+    for server in args.servers.split(","):
+        for name, count, size in workloads:
+            rows += run_workload(server, name, count, size, args.reps)
     lines = [
-        "| workload | tool | median wall (s) | spread (s) | MiB/s | objects/s | replicator (server-side) is faster by | % of min(raw GET, raw PUT) | peak RSS (MiB) | requests/object |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| server | workload | tool | median wall (s) | spread (s) | MiB/s | objects/s | replicator (server-side) is faster by | % of min(raw GET, raw PUT) | peak RSS (MiB) | requests/object |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
+        reqs = "n/a" if r["req_per_obj"] is None else f"{r['req_per_obj']:.1f}"
         lines.append(
-            f"| {r['workload']} | {r['tool']} | {r['median_s']:.2f} | {r['min_s']:.2f}–{r['max_s']:.2f} | {r['mib_s']:.1f} | "
-            f"{r['obj_s']:.0f} | {r['ours_speedup']:.2f}x | {r['pct_limit']:.0f}% | {r['rss_mib']:.0f} | {r['req_per_obj']:.1f} |")
-    raw = sorted({(r["workload"], round(r["raw_get_mib_s"], 1), round(r["raw_put_mib_s"], 1)) for r in rows})
-    lines.append("")
-    lines.append("| workload | raw GET-only MiB/s | raw PUT-only MiB/s |")
-    lines.append("|---|---|---|")
-    lines += [f"| {w} | {g} | {p} |" for w, g, p in raw]
+            f"| {r['server']} | {r['workload']} | {r['tool']} | {r['median_s']:.2f} | {r['min_s']:.2f}–{r['max_s']:.2f} | "
+            f"{r['mib_s']:.1f} | {r['obj_s']:.0f} | {r['ours_speedup']:.2f}x | {r['pct_limit']:.0f}% | {r['rss_mib']:.0f} | {reqs} |")
+    raw = sorted({(r["server"], r["workload"], round(r["raw_get_mib_s"], 1), round(r["raw_put_mib_s"], 1),
+                   round(r["raw_get_obj_s"]), round(r["raw_put_obj_s"])) for r in rows})
+    lines += ["", "| server | workload | raw GET-only MiB/s (objects/s) | raw PUT-only MiB/s (objects/s) |", "|---|---|---|---|"]
+    lines += [f"| {s_} | {w} | {g} ({go}) | {p} ({po}) |" for s_, w, g, p, go, po in raw]
+    lines += ["", "Targets:", *verdicts(rows)]
     table = "\n".join(lines)
     print(table)
     with open(args.out + ".table", "w") as f:
