@@ -1,10 +1,15 @@
 """Starts moto's server on a free loopback port, prints the port, and serves until stdin
 closes: when the test process that started it exits, the pipe closes and so does moto.
 
-Two S3 behaviours are put right in front of moto, as S3 has them:
+Some AWS behaviours are put right in front of moto, as AWS has them:
 - a request carrying x-amz-expected-bucket-owner (or x-amz-source-expected-bucket-owner for
   the copy source) for a bucket owned by another account is answered 403 AccessDenied, and
   nothing is written;
+- a request signed with AssumeRole credentials past their Expiration is answered 400
+  ExpiredToken;
+- a conditional write (If-Match / If-None-Match) is atomic: moto checks the condition and
+  writes without a lock, so two racing writes could both pass; here they take turns; and
+  CompleteMultipartUpload honours If-Match (moto ignores it there);
 - GetBucketVersioning and ListParts answer with the root elements S3 documents
   (VersioningConfiguration, ListPartsResult; moto names them GetBucketVersioningResponse and
   ListPartsResponse, which strict SDKs such as Rust's reject).
@@ -14,10 +19,13 @@ For the security tests, GET /_capture answers with what every request carried th
 to them (JSON lines): method, path, the access key, session token and signature it was
 signed with, the expected-owner headers, and for STS AssumeRole the RoleArn and ExternalId."""
 
+import datetime
 import io
 import json
 import re
 import sys
+import threading
+import time
 from collections import deque
 from urllib.parse import parse_qs, unquote
 
@@ -37,6 +45,17 @@ def owner_of(bucket):
 
 
 SERVED = [0]
+SESSION_EXPIRES = {}
+CONDITIONAL_WRITES = threading.Lock()
+PRECONDITION_FAILED = (
+    b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>PreconditionFailed</Code>'
+    b"<Message>At least one of the pre-conditions you specified did not hold</Message>"
+    b"<Condition>If-Match</Condition><RequestId>if-match</RequestId></Error>"
+)
+EXPIRED = (
+    b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>ExpiredToken</Code>'
+    b"<Message>The provided token has expired.</Message><RequestId>expired</RequestId></Error>"
+)
 CAPTURED = deque(maxlen=200_000)
 SIGNED_BY = re.compile(r"Credential=([^/]+)/")
 
@@ -64,6 +83,7 @@ def capture(environ):
         seen["role_arn"] = fields.get("RoleArn", [None])[0]
         seen["external_id"] = fields.get("ExternalId", [None])[0]
     CAPTURED.append(seen)
+    return seen
 
 
 def expected_owner_check(app):
@@ -77,7 +97,14 @@ def expected_owner_check(app):
             start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
             return [body]
         SERVED[0] += 1
-        capture(environ)
+        seen = capture(environ)
+        # Credentials from AssumeRole stop working at their Expiration, as on AWS.
+        expires = SESSION_EXPIRES.get(seen["access_key"])
+        if expires is not None and time.time() > expires:
+            start_response("400 Bad Request", [("Content-Type", "application/xml")])
+            return [b"" if environ.get("REQUEST_METHOD") == "HEAD" else EXPIRED]
+        if seen.get("action") == "AssumeRole":
+            return rewrite(app, environ, start_response, remember_session)
         checks = []
         copy_source = environ.get("HTTP_X_AMZ_COPY_SOURCE")
         expected = environ.get("HTTP_X_AMZ_EXPECTED_BUCKET_OWNER")
@@ -100,23 +127,51 @@ def expected_owner_check(app):
                 return [b"" if environ.get("REQUEST_METHOD") == "HEAD" else DENIED]
         query = environ.get("QUERY_STRING", "")
         if environ.get("REQUEST_METHOD") == "GET" and query == "versioning":
-            return fix_root(app, environ, start_response, b"GetBucketVersioningResponse", b"VersioningConfiguration")
+            return rewrite(app, environ, start_response,
+                           lambda b: b.replace(b"GetBucketVersioningResponse", b"VersioningConfiguration"))
         if environ.get("REQUEST_METHOD") == "GET" and "uploadId=" in query:
-            return fix_root(app, environ, start_response, b"ListPartsResponse", b"ListPartsResult")
+            return rewrite(app, environ, start_response, lambda b: b.replace(b"ListPartsResponse", b"ListPartsResult"))
+        conditional = environ.get("HTTP_IF_MATCH") or environ.get("HTTP_IF_NONE_MATCH")
+        if conditional and environ.get("REQUEST_METHOD") in ("PUT", "POST"):
+            with CONDITIONAL_WRITES:
+                if environ.get("REQUEST_METHOD") == "POST" and "uploadId=" in query and not current_etag_matches(
+                        path, environ.get("HTTP_IF_MATCH")):
+                    start_response("412 Precondition Failed", [("Content-Type", "application/xml")])
+                    return [PRECONDITION_FAILED]
+                return list(app(environ, start_response))
         return app(environ, start_response)
 
     return middleware
 
 
-def fix_root(app, environ, start_response, wrong, right):
+def current_etag_matches(path, if_match):
+    """If-Match on CompleteMultipartUpload, which moto ignores: the key's current ETag."""
+    if not if_match:
+        return True
+    bucket, _, key = path.partition("/")
+    account = owner_of(bucket)
+    current = s3_backends[account]["aws"].get_object(bucket, unquote(key)) if account else None
+    return current is not None and current.etag.strip('"') == if_match.strip('"')
+
+
+def remember_session(body):
+    key = re.search(rb"<AccessKeyId>([^<]+)</AccessKeyId>", body)
+    expiration = re.search(rb"<Expiration>([^<]+)</Expiration>", body)
+    if key and expiration:
+        when = expiration.group(1).decode().replace("Z", "+00:00")
+        SESSION_EXPIRES[key.group(1).decode()] = datetime.datetime.fromisoformat(when).timestamp()
+    return body
+
+
+def rewrite(app, environ, start_response, change):
+    """Runs moto and passes its whole response body through `change`."""
     captured = {}
 
     def capture(status, headers, exc_info=None):
         captured["status"], captured["headers"] = status, headers
         return lambda data: None
 
-    body = b"".join(app(environ, capture))
-    body = body.replace(wrong, right)
+    body = change(b"".join(app(environ, capture)))
     headers = [(k, v) for k, v in captured["headers"] if k.lower() != "content-length"]
     headers.append(("Content-Length", str(len(body))))
     start_response(captured["status"], headers)
@@ -126,8 +181,6 @@ def fix_root(app, environ, start_response, wrong, right):
 app = expected_owner_check(DomainDispatcherApplication(create_backend_app))
 server = make_server("127.0.0.1", 0, app, threaded=True)
 print(server.server_port, flush=True)
-import threading  # noqa: E402
-
 threading.Thread(target=server.serve_forever, daemon=True).start()
 sys.stdin.read()
 server.shutdown()

@@ -8,6 +8,7 @@
 //! versioned destination bucket and a KMS key.
 
 pub mod cargo_lambda;
+pub mod faults;
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};

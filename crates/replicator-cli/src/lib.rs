@@ -47,11 +47,12 @@ pub fn command() -> Command {
                 .help("AWS region of the source bucket"),
         )
         .arg(
+            // Not bound to AWS_ENDPOINT_URL: an endpoint set in code would override the
+            // SDK's per-service AWS_ENDPOINT_URL_<SERVICE>, which the SDK reads itself.
             Arg::new("endpoint-url")
                 .long("endpoint-url")
-                .env("AWS_ENDPOINT_URL")
                 .global(true)
-                .help("S3/STS/KMS endpoint (emulators, S3-compatible stores)"),
+                .help("One endpoint for S3, STS and KMS (emulators, S3-compatible stores); by default the SDK's AWS_ENDPOINT_URL and AWS_ENDPOINT_URL_<SERVICE>"),
         );
     for variable in VARIABLES
         .iter()

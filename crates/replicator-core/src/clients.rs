@@ -64,6 +64,9 @@ impl Clients {
         if let Some(id) = &config.destination_external_id {
             role = role.external_id(id.clone());
         }
+        if let Some(length) = config.destination_session_length {
+            role = role.session_length(length);
+        }
         if let Some(region) = sdk.region() {
             // STS is called in the function's own region (regional endpoint).
             role = role.region(region.clone());

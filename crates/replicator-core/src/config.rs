@@ -85,6 +85,9 @@ pub struct Config {
     pub server_side_copy: bool,
     /// Session name used for AssumeRole; derived from the function name.
     pub role_session_name: String,
+    /// Lifetime asked of AssumeRole; `None` is the SDK's default (one hour). Not a variable:
+    /// the SDK refreshes sessions before they expire, and tests shorten this to prove it.
+    pub destination_session_length: Option<std::time::Duration>,
 }
 
 impl fmt::Debug for Config {
@@ -115,6 +118,10 @@ impl fmt::Debug for Config {
             .field("copy_concurrency", &self.copy_concurrency)
             .field("server_side_copy", &self.server_side_copy)
             .field("role_session_name", &self.role_session_name)
+            .field(
+                "destination_session_length",
+                &self.destination_session_length,
+            )
             .finish()
     }
 }
@@ -352,6 +359,7 @@ impl Config {
                 Some(other) => return Err(invalid("SERVER_SIDE_COPY", other, "auto or off")),
             },
             role_session_name,
+            destination_session_length: None,
         })
     }
 

@@ -27,6 +27,8 @@ pub mod config;
 pub mod copy;
 pub mod error;
 pub mod event;
+#[doc(hidden)]
+pub mod fuzz;
 pub mod key;
 pub mod metrics;
 mod multipart;

@@ -17,6 +17,7 @@ use futures::{StreamExt, TryStreamExt};
 use serde::{Deserialize, Serialize};
 use tracing::{debug, info, warn};
 
+use crate::copy::now_ms;
 use crate::copy::{
     kib, lost_race, read_body, replica_headers, replica_metadata, Condition, Replicator,
     SourceHead, Stop, WriteResult,
@@ -38,6 +39,25 @@ struct UploadManifest {
     source_version_id: Option<String>,
     size: u64,
     part_size: u64,
+    /// Until when (epoch ms) a copy is working on this upload: another copier of the same
+    /// key neither resumes nor aborts it before then. 0 once released at a deadline.
+    #[serde(default)]
+    held_until_ms: i64,
+}
+
+/// How long a copy holds its upload unless it releases it: Lambda's longest invocation, and
+/// a margin. A holder that dies without releasing frees the upload after this.
+const UPLOAD_LEASE_MS: i64 = 16 * 60 * 1000;
+
+/// What the manifest under a destination key says about starting a multipart copy.
+enum Resume {
+    /// No manifest, or a stale one (now discarded): start an upload and record it.
+    Fresh,
+    /// Another copy holds the recorded upload: start one of our own, unrecorded (the
+    /// conditional completion decides between the two).
+    Held,
+    /// This copy's upload, released by an earlier attempt and now ours: the parts it has.
+    Resumed(String, BTreeMap<u64, CompletedPart>),
 }
 
 /// A multipart copy's result: how it ended, and how many parts an earlier attempt had sent.
@@ -77,23 +97,33 @@ impl Replicator {
             source_version_id: head.version_id.clone(),
             size: head.size,
             part_size,
+            held_until_ms: now_ms() + UPLOAD_LEASE_MS,
         };
-        let (upload_id, done) = match self.resumable(&manifest_key, &wanted).await? {
-            Some(found) => found,
-            None => {
+        let (upload_id, done, owned) = match self.resumable(&manifest_key, &wanted).await? {
+            Resume::Resumed(upload_id, done) => (upload_id, done, true),
+            Resume::Held => {
+                let upload_id = self.create_upload(req, dest_key, head, provenance).await?;
+                (upload_id, BTreeMap::new(), false)
+            }
+            Resume::Fresh => {
                 let upload_id = self.create_upload(req, dest_key, head, provenance).await?;
                 let manifest = UploadManifest {
                     upload_id: upload_id.clone(),
-                    ..wanted
+                    ..wanted.clone()
                 };
-                if let Err(e) = self
-                    .write_state(&manifest_key, &manifest, Precondition::None)
+                // Only if no other copy recorded one meanwhile.
+                let owned = match self
+                    .write_state(&manifest_key, &manifest, Precondition::Absent)
                     .await
                 {
-                    // The copy can go on; only a resume after a deadline is lost.
-                    warn!(error = %e, "could not record the multipart upload; it cannot be resumed");
-                }
-                (upload_id, BTreeMap::new())
+                    Ok(_) => true,
+                    Err(e) => {
+                        // The copy goes on; only a resume after a deadline is lost.
+                        debug!(error = %e, "multipart upload not recorded; it cannot be resumed");
+                        false
+                    }
+                };
+                (upload_id, BTreeMap::new(), owned)
             }
         };
         let parts_resumed = done.len() as u64;
@@ -119,17 +149,38 @@ impl Replicator {
             )
             .await;
         match &result {
-            Ok(WriteResult::Written { .. }) => {
+            Ok(WriteResult::Written { .. }) if owned => {
                 if let Err(e) = self.delete_state(&manifest_key).await {
                     warn!(error = %e, "could not remove the finished upload's manifest");
                 }
             }
-            // Stopped at the deadline: keep the upload and its manifest for the next attempt.
-            Err(ReplicationError::DeadlineReached { .. }) => {
-                info!(
-                    upload_id,
-                    "multipart copy stopped at the deadline; kept for the next attempt"
-                )
+            Ok(WriteResult::Written { .. }) => {}
+            // Stopped at the deadline: keep the upload, and release its manifest to the next
+            // attempt.
+            Err(ReplicationError::DeadlineReached { .. }) if owned => {
+                let released = UploadManifest {
+                    upload_id: upload_id.clone(),
+                    held_until_ms: 0,
+                    ..wanted
+                };
+                match self
+                    .write_state(&manifest_key, &released, Precondition::None)
+                    .await
+                {
+                    Ok(_) => info!(
+                        upload_id,
+                        "multipart copy stopped at the deadline; kept for the next attempt"
+                    ),
+                    Err(e) => {
+                        warn!(error = %e, upload_id, "could not release the upload for the next attempt; it resumes after the lease")
+                    }
+                }
+            }
+            // Nobody could resume an unrecorded upload; nor one that lost the race to complete.
+            _ if !owned => {
+                if let Err(e) = self.abort_upload(dest_key, &upload_id).await {
+                    crate::copy::warn_abort_failed(&self.dest_resource(dest_key), &upload_id, &e);
+                }
             }
             _ => {
                 self.discard_upload(dest_key, &upload_id, &manifest_key)
@@ -142,27 +193,50 @@ impl Replicator {
         })
     }
 
-    /// The upload to resume, with the parts it already has, if the manifest describes this
-    /// very copy and S3 still has the upload. A stale upload is aborted.
+    /// What the manifest says: the upload to resume, with the parts it already has, if it
+    /// describes this very copy, nobody holds it and S3 still has it; a stale upload nobody
+    /// holds is aborted.
     async fn resumable(
         &self,
         manifest_key: &str,
         wanted: &UploadManifest,
-    ) -> Result<Option<(String, BTreeMap<u64, CompletedPart>)>, ReplicationError> {
-        let Some((found, _)) = self.read_state::<UploadManifest>(manifest_key).await? else {
-            return Ok(None);
+    ) -> Result<Resume, ReplicationError> {
+        let Some((found, etag)) = self.read_state::<UploadManifest>(manifest_key).await? else {
+            return Ok(Resume::Fresh);
         };
+        if found.dest_key != wanted.dest_key {
+            // A hash collision with another key's upload: leave it alone.
+            return Ok(Resume::Held);
+        }
+        if found.held_until_ms > now_ms() {
+            return Ok(Resume::Held);
+        }
         let same = UploadManifest {
             upload_id: found.upload_id.clone(),
+            held_until_ms: found.held_until_ms,
             ..wanted.clone()
         } == found;
         if !same {
-            if found.dest_key == wanted.dest_key {
-                // The source changed (or the part size did): that upload can never complete.
-                self.discard_upload(&found.dest_key, &found.upload_id, manifest_key)
-                    .await;
-            }
-            return Ok(None);
+            // The source changed (or the part size did): that upload can never complete.
+            self.discard_upload(&found.dest_key, &found.upload_id, manifest_key)
+                .await;
+            return Ok(Resume::Fresh);
+        }
+        // Take the upload over, unless another attempt just did.
+        let taken = UploadManifest {
+            upload_id: found.upload_id.clone(),
+            ..wanted.clone()
+        };
+        let precondition = match etag.as_deref() {
+            Some(etag) => Precondition::Matches(etag),
+            None => Precondition::None,
+        };
+        if self
+            .write_state(manifest_key, &taken, precondition)
+            .await
+            .is_err()
+        {
+            return Ok(Resume::Held);
         }
         let mut parts = BTreeMap::new();
         let mut marker: Option<String> = None;
@@ -184,7 +258,10 @@ impl Replicator {
                     if matches!(error_code(&e), Some("NoSuchUpload"))
                         || matches!(http_status(&e), Some(404 | 500)) =>
                 {
-                    return Ok(None)
+                    if let Err(e) = self.delete_state(manifest_key).await {
+                        warn!(error = %e, "could not remove a vanished upload's manifest");
+                    }
+                    return Ok(Resume::Fresh);
                 }
                 Err(e) => {
                     return Err(classify(
@@ -221,7 +298,7 @@ impl Replicator {
             }
             marker = page.next_part_number_marker().map(str::to_owned);
         }
-        Ok(Some((found.upload_id, parts)))
+        Ok(Resume::Resumed(found.upload_id, parts))
     }
 
     async fn create_upload(

@@ -130,7 +130,14 @@ pub fn decide(source: &SourceFacts, replica: Option<&ReplicaFacts>) -> Decision 
             (Some(s), Some(r)) => match compare_sequencers(s, r) {
                 Ordering::Greater => replace,
                 Ordering::Less => Decision::ReplicaIsNewer,
-                Ordering::Equal => Decision::UpToDate,
+                // S3 never gives two versions one sequencer; if the events claim so, the
+                // source's own version order decides rather than the claim.
+                Ordering::Equal => match (&source.version_id, &p.version_id) {
+                    (Some(v), Some(r)) if v != r => Decision::AskSourceOrder {
+                        replica_version_id: r.clone(),
+                    },
+                    _ => Decision::UpToDate,
+                },
             },
             _ => match &p.version_id {
                 Some(r) if source.version_id.is_some() => Decision::AskSourceOrder {
@@ -260,6 +267,15 @@ mod tests {
         ));
         let a = src(Some("va"), "e1", 10, None);
         let b = src(Some("vb"), "e2", 10, None);
+        assert_eq!(
+            decide(&b, Some(&replica_of(&a))),
+            Decision::AskSourceOrder {
+                replica_version_id: "va".into()
+            }
+        );
+        // Two versions claiming one sequencer: the claim is not trusted.
+        let a = src(Some("va"), "e1", 10, Some("00AB"));
+        let b = src(Some("vb"), "e2", 10, Some("00AB"));
         assert_eq!(
             decide(&b, Some(&replica_of(&a))),
             Decision::AskSourceOrder {

@@ -175,3 +175,101 @@ async fn a_failed_multipart_copy_leaves_no_upload_behind() {
     assert_eq!(manifests(&world).await, 0);
     assert!(world.replica_bytes("big/vanishing.bin").await.is_none());
 }
+
+/// Destination credentials that expire in the middle of a long copy are refreshed by the
+/// SDK before they lapse: the copy succeeds across several AssumeRole sessions. The test
+/// emulator answers requests signed with expired session credentials with ExpiredToken, as
+/// AWS does (checked first, so the test cannot pass by the emulator not caring).
+#[tokio::test(flavor = "multi_thread")]
+async fn destination_credentials_expiring_mid_copy_are_refreshed() {
+    use std::time::Duration;
+
+    use replicator_core::{Clients, Replicator};
+    use replicator_tests::faults::{Fault, FaultProxy, Rule};
+    use replicator_tests::{captured_requests, source_sdk, start_emulator, DESTINATION_ROLE};
+
+    let emulator = start_emulator();
+    let endpoint = emulator.endpoint();
+    let mut world = World::on(&endpoint).await;
+    small_parts(&mut world);
+
+    // The control: credentials past their expiry are refused.
+    let sts = aws_sdk_sts::Client::new(&world.source_sdk);
+    let short = sts
+        .assume_role()
+        .role_arn(DESTINATION_ROLE)
+        .role_session_name("expires-at-once")
+        .duration_seconds(1)
+        .send()
+        .await
+        .unwrap();
+    let c = short.credentials().unwrap();
+    let expired = world
+        .source_sdk
+        .to_builder()
+        .credentials_provider(
+            aws_credential_types::provider::SharedCredentialsProvider::new(
+                aws_credential_types::Credentials::new(
+                    c.access_key_id(),
+                    c.secret_access_key(),
+                    Some(c.session_token().to_owned()),
+                    None,
+                    "expired",
+                ),
+            ),
+        )
+        .build();
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let refused = replicator_tests::s3_client(&expired)
+        .list_objects_v2()
+        .bucket(&world.destination_bucket)
+        .send()
+        .await
+        .expect_err("expired credentials are refused");
+    assert_eq!(
+        aws_sdk_s3::error::ProvideErrorMetadata::code(&refused),
+        Some("ExpiredToken"),
+        "{refused:?}"
+    );
+
+    // 6 parts, one at a time, each upload held 3 s by the proxy: about 18 s, past a 14 s
+    // session (the SDK refreshes 10 s before expiry).
+    let body = bytes(27 * MIB, 77);
+    world.put("long/copy.bin", body.clone()).await;
+    let proxy = FaultProxy::start(
+        &endpoint,
+        vec![Rule::new(
+            "partNumber=",
+            1.0,
+            Fault::Latency(Duration::from_secs(3)),
+        )],
+        1,
+    )
+    .await;
+    let sdk = source_sdk(&proxy.endpoint()).await;
+    let mut config = world.config();
+    config.destination_session_length = Some(Duration::from_secs(14));
+    let before = captured_requests(&endpoint)
+        .iter()
+        .filter(|r| r["action"] == "AssumeRole")
+        .count();
+    let replicator = Replicator::new(config.clone(), Clients::new(&sdk, &config).await);
+    let outcome = replicator
+        .replicate(&ObjectRequest::created(
+            world.source_bucket.clone(),
+            "long/copy.bin",
+        ))
+        .await
+        .expect("the copy outlives its first session");
+    assert!(matches!(outcome, Outcome::Copied { .. }), "{outcome:?}");
+    world.assert_replica("long/copy.bin", &body).await;
+    let sessions = captured_requests(&endpoint)
+        .iter()
+        .filter(|r| r["action"] == "AssumeRole")
+        .count()
+        - before;
+    assert!(
+        sessions >= 2,
+        "{sessions} AssumeRole sessions for an 18 s copy"
+    );
+}

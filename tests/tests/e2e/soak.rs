@@ -1,0 +1,302 @@
+//! The randomized soak: objects of mixed sizes (some multipart, some rewritten), delivered as
+//! SQS batches of S3 events — shuffled, some twice — and then scheduled syncs, all through a
+//! proxy that injects faults (`replicator_tests::faults`). Failed messages are redelivered
+//! as SQS would. Afterwards every source object's latest version must be in the destination
+//! with equal bytes and the destination key, no key may hold more replica versions than its
+//! source has versions, no multipart upload may be open, and no message acknowledged as done
+//! may have left its object unreplicated.
+//!
+//! Size and seed: SOAK_OBJECTS (default 1000), SOAK_SEED (default fixed; a failing run prints
+//! it). `SOAK_OBJECTS=10000 cargo test -p replicator-tests --test e2e soak -- --nocapture`
+//! is the larger documented run.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::{Duration, Instant};
+
+use event_copier::Handler;
+use futures::StreamExt;
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
+use replicator_core::{Clients, Replicator};
+use replicator_tests::faults::{Fault, FaultProxy, Rule};
+use replicator_tests::{bytes, sha256, World, REGION};
+use serde_json::{json, Value};
+
+use crate::common::s3_event;
+
+fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// The faults injected throughout: answered by the proxy (no side effect), or after the
+/// emulator has acted (the client must cope with not knowing). CreateMultipartUpload is
+/// spared the latter: an upload whose id never reached the client can only be found by the
+/// bucket's AbortIncompleteMultipartUpload lifecycle rule, as on S3.
+fn rules() -> Vec<Rule> {
+    vec![
+        Rule::new(" action=AssumeRole", 0.3, Fault::InternalError),
+        Rule::new("", 0.02, Fault::SlowDown),
+        Rule::new("", 0.01, Fault::InternalError),
+        Rule::new("GET /", 0.02, Fault::ResetMidBody),
+        Rule::new("GET /", 0.01, Fault::TruncatedBody),
+        Rule::new("PUT /", 0.02, Fault::ResetBeforeResponse),
+        Rule::new("POST *uploadId=", 0.02, Fault::ResetBeforeResponse),
+        Rule::new("DELETE /", 0.02, Fault::ResetBeforeResponse),
+        Rule::new("HEAD /", 0.03, Fault::Latency(Duration::from_millis(40))),
+    ]
+}
+
+struct Object {
+    key: String,
+    /// (version id, body), oldest first.
+    versions: Vec<(String, Vec<u8>)>,
+}
+
+fn size_for(rng: &mut StdRng) -> usize {
+    match rng.random_range(0..1000) {
+        0..=9 => rng.random_range(9 * 1024 * 1024..13 * 1024 * 1024),
+        10..=99 => rng.random_range(64 * 1024..2 * 1024 * 1024),
+        _ => rng.random_range(0..64 * 1024),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn soak_with_faults_loses_corrupts_and_duplicates_nothing() {
+    let count: usize = env_or("SOAK_OBJECTS", 1000);
+    let seed: u64 = env_or("SOAK_SEED", 0x50a4_2026);
+    eprintln!("soak: {count} objects, SOAK_SEED={seed}");
+    let started = Instant::now();
+    // Its own emulator: moto's memory grows with what a soak writes, and is freed with it.
+    let emulator = replicator_tests::start_emulator();
+    let mut world = World::on(&emulator.endpoint()).await;
+    world.overrides.insert("PART_SIZE", "5MiB".into());
+    world.overrides.insert("MULTIPART_THRESHOLD", "8MiB".into());
+    world.overrides.insert("SYNC_CONCURRENCY", "32".into());
+    let mut rng = StdRng::seed_from_u64(seed);
+
+    // The source: every object once, one in ten rewritten.
+    let plan: Vec<(String, Vec<usize>)> = (0..count)
+        .map(|i| {
+            let n = if rng.random_range(0..10) == 0 { 2 } else { 1 };
+            let sizes = (0..n).map(|_| size_for(&mut rng)).collect();
+            (
+                format!("soak/{:02}/{i:05}-{}.bin", i % 17, i * 7919 % 10007),
+                sizes,
+            )
+        })
+        .collect();
+    let objects: Vec<Object> = futures::stream::iter(plan.into_iter().enumerate())
+        .map(|(i, (key, sizes))| {
+            let world = &world;
+            async move {
+                let mut versions = Vec::new();
+                for (v, size) in sizes.into_iter().enumerate() {
+                    let body = bytes(size, (i * 2 + v) as u64);
+                    versions.push((world.put(&key, body.clone()).await, body));
+                }
+                Object { key, versions }
+            }
+        })
+        .buffered(32)
+        .collect()
+        .await;
+    let total_versions: usize = objects.iter().map(|o| o.versions.len()).sum();
+    eprintln!(
+        "soak: source written ({:.0} s)",
+        started.elapsed().as_secs_f64()
+    );
+
+    // The functions under test talk to the emulator through the proxy.
+    let proxy = FaultProxy::start(&world.endpoint, rules(), seed).await;
+    let sdk = replicator_tests::source_sdk(&proxy.endpoint()).await;
+    let replicator = Replicator::new(world.config(), Clients::new(&sdk, &world.config()).await);
+    let handler = Handler::new(replicator.clone(), Some(REGION.to_owned()), "soak");
+
+    // One SQS message per version's event; one in ten delivered twice; shuffled.
+    let mut messages: Vec<(String, usize, usize)> = Vec::new();
+    for (o, object) in objects.iter().enumerate() {
+        for v in 0..object.versions.len() {
+            messages.push((format!("m-{o}-{v}"), o, v));
+            if rng.random_range(0..10) == 0 {
+                messages.push((format!("m-{o}-{v}-dup"), o, v));
+            }
+        }
+    }
+    messages.shuffle(&mut rng);
+    let body_of = |o: usize, v: usize| {
+        let object = &objects[o];
+        let (version, body) = &object.versions[v];
+        let mut event = s3_event(&world, &object.key, version, body.len());
+        // S3's sequencers increase with each change to a key.
+        event["Records"][0]["s3"]["object"]["sequencer"] =
+            format!("0055AED6DCD9{:06X}", v + 1).into();
+        event.to_string()
+    };
+    let template = world.fixture("sqs-s3-notification.json")["Records"][0].clone();
+    let batch = |ids: &[&(String, usize, usize)]| {
+        let records: Vec<Value> = ids
+            .iter()
+            .map(|(id, o, v)| {
+                let mut r = template.clone();
+                r["messageId"] = id.clone().into();
+                r["body"] = body_of(*o, *v).into();
+                r
+            })
+            .collect();
+        json!({ "Records": records })
+    };
+
+    // Deliver; redeliver what was reported failed, as SQS does after the visibility timeout.
+    let mut pending: Vec<&(String, usize, usize)> = messages.iter().collect();
+    let mut acknowledged: HashMap<&str, bool> = HashMap::new();
+    let (mut reported_failures, mut deliveries) = (0u64, 0u64);
+    for _round in 0..6 {
+        if pending.is_empty() {
+            break;
+        }
+        deliveries += pending.len() as u64;
+        let results: Vec<Vec<String>> = futures::stream::iter(pending.chunks(10))
+            .map(|chunk| {
+                let handler = handler.clone();
+                let event = batch(chunk);
+                async move {
+                    let out = handler.handle(event).await.expect("SQS batches answer");
+                    out["batchItemFailures"]
+                        .as_array()
+                        .expect("a batch response")
+                        .iter()
+                        .map(|f| f["itemIdentifier"].as_str().unwrap().to_owned())
+                        .collect()
+                }
+            })
+            .buffer_unordered(6)
+            .collect()
+            .await;
+        let failed: std::collections::HashSet<String> = results.into_iter().flatten().collect();
+        reported_failures += failed.len() as u64;
+        for m in &pending {
+            acknowledged.insert(&m.0, !failed.contains(&m.0));
+        }
+        pending.retain(|m| failed.contains(&m.0));
+    }
+
+    eprintln!(
+        "soak: events delivered ({:.0} s)",
+        started.elapsed().as_secs_f64()
+    );
+    // No failure swallowed: a message acknowledged as done for an object's newest version
+    // means that version is replicated now, before any sync runs.
+    let mut swallowed = Vec::new();
+    for (id, o, v) in &messages {
+        let object = &objects[*o];
+        if *v + 1 == object.versions.len() && acknowledged[id.as_str()] {
+            let replica = world.replica_bytes(&object.key).await;
+            if replica.as_deref().map(sha256) != Some(sha256(&object.versions[*v].1)) {
+                swallowed.push(object.key.clone());
+            }
+        }
+    }
+    assert!(
+        swallowed.is_empty(),
+        "acknowledged but not replicated: {swallowed:?}"
+    );
+
+    // Then the scheduled sync, with the faults still on, until a pass completes cleanly.
+    let sync_config =
+        replicator_core::sync::SyncConfig::from_lookup(|k| world.vars().get(k).cloned())
+            .expect("sync settings");
+    let syncer =
+        replicator_core::sync::Syncer::new(replicator, None, sync_config, Some(REGION.to_owned()));
+    let mut sync_failures = 0;
+    let mut sync_runs = 0;
+    loop {
+        sync_runs += 1;
+        let report = syncer
+            .run(replicator_core::sync::SyncRequest {
+                run_id: format!("soak-{sync_runs}"),
+                ..Default::default()
+            })
+            .await;
+        match report {
+            Ok(r) if r.complete && r.failed == 0 => break,
+            Ok(r) => sync_failures += r.failed,
+            Err(e) => {
+                sync_failures += 1;
+                eprintln!("sync run {sync_runs} failed as a whole: {e}");
+            }
+        }
+        assert!(sync_runs < 10, "the sync did not converge under faults");
+    }
+    proxy.set_enabled(false);
+    eprintln!("soak: synced ({:.0} s)", started.elapsed().as_secs_f64());
+
+    // The verdict, read directly from the emulator.
+    let (mut lost, mut corrupt, mut duplicates, mut wrong_key) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let destination_key = world.destination_key_arn.clone();
+    // One listing of every replica version (moto's per-key version listing copies the whole
+    // bucket each time, and keeps the memory).
+    let mut replica_versions: HashMap<String, usize> = HashMap::new();
+    for (key, _) in world.all_destination_versions().await {
+        *replica_versions.entry(key).or_default() += 1;
+    }
+    for object in &objects {
+        let newest = &object.versions.last().unwrap().1;
+        match world.replica_bytes(&object.key).await {
+            None => lost.push(object.key.clone()),
+            Some(b) if sha256(&b) != sha256(newest) => corrupt.push(object.key.clone()),
+            Some(_) => {}
+        }
+        let head = world.replica_head(&object.key).await;
+        if head.ssekms_key_id() != Some(destination_key.as_str()) {
+            wrong_key.push(object.key.clone());
+        }
+        if replica_versions.get(&object.key).copied().unwrap_or(0) > object.versions.len() {
+            duplicates.push(object.key.clone());
+        }
+    }
+    let open_uploads = world
+        .dst
+        .list_multipart_uploads()
+        .bucket(&world.destination_bucket)
+        .send()
+        .await
+        .unwrap()
+        .uploads()
+        .len();
+    let injected: BTreeMap<_, _> = proxy.injected();
+    let faults: u64 = injected.values().sum();
+    eprintln!(
+        "soak (seed {seed}): {count} objects, {total_versions} versions, {} messages, {deliveries} deliveries, \
+         {} requests, {faults} faults injected {injected:?}, {} repeated requests (retries, re-deliveries), \
+         {reported_failures} failures reported to SQS, {sync_runs} sync runs ({sync_failures} failed objects), \
+         lost={}, corrupt={}, duplicates={}, wrong key={}, open uploads={open_uploads}, {:.0} s",
+        messages.len(),
+        proxy.requests(),
+        proxy.repeats(),
+        lost.len(),
+        corrupt.len(),
+        duplicates.len(),
+        wrong_key.len(),
+        started.elapsed().as_secs_f64()
+    );
+    assert!(
+        faults > count as u64 / 10,
+        "too few faults to mean anything: {injected:?}"
+    );
+    assert!(lost.is_empty(), "lost (seed {seed}): {lost:?}");
+    assert!(corrupt.is_empty(), "corrupt (seed {seed}): {corrupt:?}");
+    assert!(
+        duplicates.is_empty(),
+        "duplicates (seed {seed}): {duplicates:?}"
+    );
+    assert!(
+        wrong_key.is_empty(),
+        "wrong KMS key (seed {seed}): {wrong_key:?}"
+    );
+    assert_eq!(open_uploads, 0, "multipart uploads left open (seed {seed})");
+}
