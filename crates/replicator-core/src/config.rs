@@ -13,7 +13,7 @@ pub const GIB: u64 = 1024 * MIB;
 /// Defaults chosen so a 128 MiB function can copy an object of any size.
 pub const DEFAULT_MULTIPART_THRESHOLD: u64 = 16 * MIB;
 pub const DEFAULT_PART_SIZE: u64 = 8 * MIB;
-pub const DEFAULT_MAX_IN_FLIGHT_BYTES: u64 = 64 * MIB;
+pub const DEFAULT_MAX_IN_FLIGHT_BYTES: u64 = 32 * MIB;
 pub const DEFAULT_COPY_CONCURRENCY: usize = 16;
 
 /// A setting that could not be read: always names the variable and the expected form.
