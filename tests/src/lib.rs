@@ -338,6 +338,18 @@ impl World {
         all
     }
 
+    /// Multipart uploads open in the destination bucket.
+    pub async fn open_uploads(&self) -> usize {
+        self.dst
+            .list_multipart_uploads()
+            .bucket(&self.destination_bucket)
+            .send()
+            .await
+            .expect("list multipart uploads")
+            .uploads()
+            .len()
+    }
+
     /// Every version (not delete markers) of a destination key.
     pub async fn replica_versions(&self, key: &str) -> Vec<String> {
         let out = self

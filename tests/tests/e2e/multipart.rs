@@ -14,18 +14,6 @@ fn small_parts(world: &mut World) {
     world.overrides.insert("MAX_IN_FLIGHT_BYTES", "5MiB".into());
 }
 
-async fn open_uploads(world: &World) -> usize {
-    world
-        .dst
-        .list_multipart_uploads()
-        .bucket(&world.destination_bucket)
-        .send()
-        .await
-        .unwrap()
-        .uploads()
-        .len()
-}
-
 async fn manifests(world: &World) -> usize {
     world
         .dst
@@ -64,7 +52,7 @@ async fn a_copy_stopped_at_the_deadline_resumes_from_its_uploaded_parts() {
         "nothing completed"
     );
     assert_eq!(
-        open_uploads(&world).await,
+        world.open_uploads().await,
         1,
         "the upload is kept for the next attempt"
     );
@@ -82,7 +70,7 @@ async fn a_copy_stopped_at_the_deadline_resumes_from_its_uploaded_parts() {
     assert_eq!(parts_resumed, 3, "parts 1-3 are not sent again");
     assert_eq!(n, body.len() as u64);
     world.assert_replica("big/resumable.bin", &body).await;
-    assert_eq!(open_uploads(&world).await, 0);
+    assert_eq!(world.open_uploads().await, 0);
     assert_eq!(
         manifests(&world).await,
         0,
@@ -104,7 +92,7 @@ async fn an_upload_for_a_source_that_changed_is_aborted_not_resumed() {
         .replicate_until(&first, &Stop::when(|part| part >= 2))
         .await
         .unwrap_err();
-    assert_eq!(open_uploads(&world).await, 1);
+    assert_eq!(world.open_uploads().await, 1);
 
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
     let new = bytes(16 * MIB, 13);
@@ -124,7 +112,7 @@ async fn an_upload_for_a_source_that_changed_is_aborted_not_resumed() {
     );
     world.assert_replica("big/changing.bin", &new).await;
     assert_eq!(
-        open_uploads(&world).await,
+        world.open_uploads().await,
         0,
         "the stale upload was aborted"
     );
@@ -171,7 +159,7 @@ async fn a_failed_multipart_copy_leaves_no_upload_behind() {
         .await
         .unwrap_err();
     assert!(deleted.load(std::sync::atomic::Ordering::SeqCst));
-    assert_eq!(open_uploads(&world).await, 0, "aborted after: {err}");
+    assert_eq!(world.open_uploads().await, 0, "aborted after: {err}");
     assert_eq!(manifests(&world).await, 0);
     assert!(world.replica_bytes("big/vanishing.bin").await.is_none());
 }

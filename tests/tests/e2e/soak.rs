@@ -259,15 +259,7 @@ async fn soak_with_faults_loses_corrupts_and_duplicates_nothing() {
             duplicates.push(object.key.clone());
         }
     }
-    let open_uploads = world
-        .dst
-        .list_multipart_uploads()
-        .bucket(&world.destination_bucket)
-        .send()
-        .await
-        .unwrap()
-        .uploads()
-        .len();
+    let open_uploads = world.open_uploads().await;
     let injected: BTreeMap<_, _> = proxy.injected();
     let faults: u64 = injected.values().sum();
     eprintln!(
