@@ -234,11 +234,6 @@ def tools(world, src, dst, size=0):
                     "RCLONE_CONFIG_MOTO_SECRET_ACCESS_KEY": SRC_CREDS["AWS_SECRET_ACCESS_KEY"],
                     "RCLONE_CONFIG_MOTO_FORCE_PATH_STYLE": "true"}),
     }
-    if not world.kms and size > 16 * MIB:
-        # s3s-fs's UploadPartCopy runs at a few MiB/s: above the multipart threshold the
-        # server-side mode would measure that, not this engine (aws s3 sync, which copies
-        # large objects part by part inside the server too, is measured as it is).
-        del found["replicator (server-side)"]
     s3sync = os.path.join(ROOT, ".tools", "bin", "s3sync")
     if os.path.exists(s3sync):
         found["s3sync"] = ([s3sync, "--source-endpoint-url", ep, "--target-endpoint-url", ep,
@@ -253,7 +248,7 @@ def raw_limit(world, bucket, count, size, op):
     cmd = [os.path.join(ROOT, "target", "release", "measure"), "raw", op, bucket, str(count), str(size)]
     env = {**SRC_CREDS, "AWS_REGION": REGION, "AWS_ENDPOINT_URL": world.ep, "AWS_EC2_METADATA_DISABLED": "true"}
     out = subprocess.run(cmd, env=dict(os.environ, **env), check=True, capture_output=True, text=True).stdout
-    return float(re.search(r"in ([0-9.]+) s", out).group(1))
+    return float(re.search(r"raw \w+: .* in ([0-9.]+) s", out).group(1))
 
 
 def run_workload(server, name, count, size, reps):

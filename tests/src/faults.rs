@@ -26,6 +26,9 @@ pub enum Fault {
     InternalError,
     /// 400 ThrottlingException for a KMS (JSON) request, answered by the proxy.
     KmsThrottling,
+    /// KMS throttling as S3 reports it on an SSE-KMS read or write: 503 SlowDown, "Please
+    /// reduce your request rate for operations involving AWS KMS", answered by the proxy.
+    S3KmsThrottling,
     /// Forwarded, then the connection is reset before any response byte.
     ResetBeforeResponse,
     /// Forwarded; the head and half the body are sent, then the connection is reset.
@@ -42,6 +45,7 @@ impl Fault {
             Fault::SlowDown => "503 SlowDown",
             Fault::InternalError => "500 InternalError",
             Fault::KmsThrottling => "KMS throttling",
+            Fault::S3KmsThrottling => "KMS throttling through S3",
             Fault::ResetBeforeResponse => "reset before response",
             Fault::ResetMidBody => "reset mid-body",
             Fault::TruncatedBody => "truncated body",
@@ -154,6 +158,19 @@ impl FaultProxy {
 
     pub fn requests(&self) -> u64 {
         self.shared.requests.load(Ordering::SeqCst)
+    }
+
+    /// Requests so far whose description matches `pattern` (as in [`Rule`]).
+    pub fn count(&self, pattern: &str) -> u64 {
+        let rule = Rule::new(pattern, 1.0, Fault::SlowDown);
+        self.shared
+            .seen
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(description, _)| rule.matches(description))
+            .map(|(_, n)| n)
+            .sum()
     }
 
     /// Requests that repeated one seen before: the clients' retries (and re-deliveries).
@@ -282,14 +299,18 @@ async fn read_request(reader: &mut BufReader<TcpStream>) -> std::io::Result<Opti
 }
 
 fn error_response(status: &str, code: &str, json: bool) -> Vec<u8> {
+    error_response_saying(status, code, "injected by the test proxy", json)
+}
+
+fn error_response_saying(status: &str, code: &str, message: &str, json: bool) -> Vec<u8> {
     let (body, content_type) = if json {
         (
-            format!("{{\"__type\":\"{code}\",\"message\":\"injected by the test proxy\"}}"),
+            format!("{{\"__type\":\"{code}\",\"message\":\"{message}\"}}"),
             "application/x-amz-json-1.1",
         )
     } else {
         (
-            format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>{code}</Code><Message>injected by the test proxy</Message><RequestId>fault</RequestId></Error>"),
+            format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>{code}</Code><Message>{message}</Message><RequestId>fault</RequestId></Error>"),
             "application/xml",
         )
     };
@@ -347,6 +368,12 @@ async fn serve(client: TcpStream, shared: Arc<Shared>) -> std::io::Result<()> {
                 "400 Bad Request",
                 "ThrottlingException",
                 true,
+            )),
+            Some(Fault::S3KmsThrottling) => Some(error_response_saying(
+                "503 Slow Down",
+                "SlowDown",
+                "Please reduce your request rate for operations involving AWS KMS.",
+                false,
             )),
             _ => None,
         };

@@ -15,7 +15,7 @@ use aws_lambda_events::event::s3::batch_job::{
 };
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
 use futures::StreamExt;
-use replicator_core::copy::now_ms;
+use replicator_core::copy::{now_ms, Stop};
 use replicator_core::event::{self, Decoded, Item, Payload, Scope};
 use replicator_core::metrics::{self, Tally};
 use replicator_core::{Outcome, ReplicationError, Replicator, SkipReason};
@@ -53,9 +53,10 @@ pub struct Handler {
     replicator: Replicator,
     scope: Scope,
     function_name: Arc<str>,
-    /// No new part of a multipart copy starts after this: the copy keeps its upload, fails
-    /// as retryable, and the retry sends only the missing parts.
-    deadline: Option<std::time::Instant>,
+    /// No new part of a multipart copy starts once this says stop (the invocation's
+    /// deadline): the copy keeps its upload, fails as retryable, and the retry sends only
+    /// the missing parts.
+    stop: Stop,
 }
 
 impl Handler {
@@ -72,13 +73,19 @@ impl Handler {
             replicator,
             scope,
             function_name: function_name.into(),
-            deadline: None,
+            stop: Stop::never(),
         }
     }
 
     /// This invocation's copy deadline.
     pub fn with_deadline(mut self, deadline: Option<std::time::Instant>) -> Self {
-        self.deadline = deadline;
+        self.stop = Stop::at(deadline);
+        self
+    }
+
+    /// Stops multipart copies when `stop` says so (tests stop at a given part).
+    pub fn with_stop(mut self, stop: Stop) -> Self {
+        self.stop = stop;
         self
     }
 
@@ -146,7 +153,7 @@ impl Handler {
             kind = ?request.kind,
         );
         async {
-            let result = self.replicator.replicate_by(&request, self.deadline).await;
+            let result = self.replicator.replicate_until(&request, &self.stop).await;
             match &result {
                 Ok(Outcome::Skipped { reason }) if *reason == SkipReason::SourceGone => {
                     warn!("source object or version is gone; skipped")

@@ -83,6 +83,9 @@ pub struct Config {
     /// Copy inside S3 (CopyObject / UploadPartCopy) when the destination role can read the
     /// source; falls back to streaming on AccessDenied.
     pub server_side_copy: bool,
+    /// Server-side copies of objects up to this size take one CopyObject (when the time left
+    /// allows); larger ones go part by part with UploadPartCopy, resumable at a deadline.
+    pub server_side_single_copy_max: u64,
     /// Session name used for AssumeRole; derived from the function name.
     pub role_session_name: String,
     /// Lifetime asked of AssumeRole; `None` is the SDK's default (one hour). Not a variable:
@@ -117,6 +120,10 @@ impl fmt::Debug for Config {
             .field("max_in_flight_bytes", &self.max_in_flight_bytes)
             .field("copy_concurrency", &self.copy_concurrency)
             .field("server_side_copy", &self.server_side_copy)
+            .field(
+                "server_side_single_copy_max",
+                &self.server_side_single_copy_max,
+            )
             .field("role_session_name", &self.role_session_name)
             .field(
                 "destination_session_length",
@@ -148,6 +155,7 @@ pub const VARIABLES: &[&str] = &[
     "MAX_IN_FLIGHT_BYTES",
     "COPY_CONCURRENCY",
     "SERVER_SIDE_COPY",
+    "SERVER_SIDE_SINGLE_COPY_MAX",
     "AWS_LAMBDA_FUNCTION_NAME",
 ];
 
@@ -311,6 +319,19 @@ impl Config {
             ));
         }
 
+        let server_side_single_copy_max = size_var(
+            &get,
+            "SERVER_SIDE_SINGLE_COPY_MAX",
+            crate::plan::MAX_SINGLE_PUT,
+        )?;
+        if server_side_single_copy_max > crate::plan::MAX_SINGLE_PUT {
+            return Err(invalid(
+                "SERVER_SIDE_SINGLE_COPY_MAX",
+                &server_side_single_copy_max.to_string(),
+                "at most 5 GiB (S3's CopyObject limit)",
+            ));
+        }
+
         let copy_concurrency = match get("COPY_CONCURRENCY") {
             None => DEFAULT_COPY_CONCURRENCY,
             Some(v) => match v.parse::<usize>() {
@@ -358,6 +379,7 @@ impl Config {
                 Some("off") => false,
                 Some(other) => return Err(invalid("SERVER_SIDE_COPY", other, "auto or off")),
             },
+            server_side_single_copy_max,
             role_session_name,
             destination_session_length: None,
         })
@@ -598,6 +620,8 @@ mod tests {
             ("SOURCE_ACCOUNT_ID", "abc"),
             ("DESTINATION_REGION", "Europe"),
             ("DESTINATION_STORAGE_CLASS", "COLD"),
+            ("SERVER_SIDE_SINGLE_COPY_MAX", "6GiB"),
+            ("SERVER_SIDE_SINGLE_COPY_MAX", "lots"),
             ("REPLICATE_DELETES", "maybe"),
             ("S3_FORCE_PATH_STYLE", "2"),
             ("CHECKSUM_ALGORITHM", "MD5"),

@@ -24,6 +24,8 @@ use crate::error::{classify, error_code, http_status, Principal, ReplicationErro
 use crate::plan::{decide, normalize_version, Decision, Provenance, ReplicaFacts, SourceFacts};
 use crate::request::{ChangeKind, Method, ObjectRequest, Outcome, SkipReason};
 
+type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
 /// How many times a conditional write is re-decided after losing a race.
 const MAX_CONDITIONAL_ATTEMPTS: u32 = 5;
 /// S3's limit on user metadata (keys and values, UTF-8 bytes).
@@ -298,10 +300,16 @@ impl Replicator {
                 last_modified: src.head.last_modified,
                 sequencer: req.sequencer.clone(),
             };
-            let small = src.head.size <= self.config.multipart_threshold;
             let (written, parts_resumed, method) = match &src.body {
                 None if server_side => {
-                    let result = if small {
+                    let cfg = &self.config;
+                    let one_copy = crate::plan::one_copy_object(
+                        src.head.size,
+                        cfg.multipart_threshold,
+                        cfg.server_side_single_copy_max,
+                        stop.time_left(),
+                    );
+                    let result = if one_copy {
                         self.copy_object_server_side(
                             req,
                             dest_key,
@@ -782,39 +790,57 @@ fn replica_matches(req: &ObjectRequest, replica: Option<&ReplicaFacts>) -> bool 
 }
 
 /// Asked before each part of a multipart copy: stop now? (The invocation's deadline; tests
-/// stop at a given part.)
+/// stop at a given part.) It also tells how much time is left, when a deadline is known.
 #[derive(Clone, Default)]
-pub struct Stop(Option<Arc<dyn Fn(u64) -> bool + Send + Sync>>);
+pub struct Stop {
+    check: Option<Arc<dyn Fn(u64) -> bool + Send + Sync>>,
+    deadline: Option<Instant>,
+}
 
 impl Stop {
     pub fn never() -> Self {
-        Self(None)
+        Self::default()
     }
 
     pub fn at(deadline: Option<Instant>) -> Self {
-        match deadline {
-            Some(d) => Self(Some(Arc::new(move |_| Instant::now() >= d))),
-            None => Self(None),
+        Self {
+            check: deadline.map(|d| {
+                Arc::new(move |_| Instant::now() >= d) as Arc<dyn Fn(u64) -> bool + Send + Sync>
+            }),
+            deadline,
         }
     }
 
     /// Stops when `f(part_number)` says so.
     pub fn when(f: impl Fn(u64) -> bool + Send + Sync + 'static) -> Self {
-        Self(Some(Arc::new(f)))
+        Self {
+            check: Some(Arc::new(f)),
+            deadline: None,
+        }
     }
 
     pub(crate) fn now(&self, part: u64) -> bool {
-        self.0.as_ref().is_some_and(|f| f(part))
+        self.check.as_ref().is_some_and(|f| f(part))
+    }
+
+    /// Time left before the deadline; `None` when there is none.
+    pub(crate) fn time_left(&self) -> Option<Duration> {
+        self.deadline
+            .map(|d| d.saturating_duration_since(Instant::now()))
     }
 }
 
 impl std::fmt::Debug for Stop {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(if self.0.is_some() {
-            "Stop(when…)"
-        } else {
-            "Stop(never)"
-        })
+        match (&self.check, self.deadline) {
+            (_, Some(d)) => write!(
+                f,
+                "Stop(in {:?})",
+                d.saturating_duration_since(Instant::now())
+            ),
+            (Some(_), None) => f.write_str("Stop(when…)"),
+            (None, None) => f.write_str("Stop(never)"),
+        }
     }
 }
 
@@ -843,35 +869,44 @@ pub(crate) fn lost_race<E: aws_sdk_s3::error::ProvideErrorMetadata>(
     ) || matches!(http_status(e), Some(412 | 409))
 }
 
-/// Reads a whole (small) body and checks it is as long as S3 said.
+/// Reads a whole body (a small object, or one part) and checks it is as long as S3 said.
+///
+/// The bytes land in one buffer of exactly that size as they arrive, so a part costs its
+/// size in memory once (collecting the chunks and then joining them would cost it twice).
 pub(crate) async fn read_body(
-    body: ByteStream,
+    mut body: ByteStream,
     expected: u64,
     resource: &str,
 ) -> Result<Bytes, ReplicationError> {
-    let bytes = body
-        .collect()
-        .await
-        .map_err(|e| ReplicationError::Service {
-            action: "s3:GetObject",
-            resource: resource.to_owned(),
-            code: "BodyRead".into(),
-            message: crate::error::error_chain(&e),
-            retryable: true,
-            source: Box::new(e),
-        })?
-        .into_bytes();
-    if bytes.len() as u64 != expected {
-        return Err(ReplicationError::Service {
-            action: "s3:GetObject",
-            resource: resource.to_owned(),
-            code: "TruncatedBody".into(),
-            message: format!("read {} bytes, S3 announced {expected}", bytes.len()),
-            retryable: true,
-            source: "truncated body".into(),
-        });
+    let failed = |code: &str, message: String, source: BoxError| ReplicationError::Service {
+        action: "s3:GetObject",
+        resource: resource.to_owned(),
+        code: code.into(),
+        message,
+        retryable: true,
+        source,
+    };
+    let mut buffer = bytes::BytesMut::with_capacity(expected as usize);
+    while let Some(chunk) = body.next().await {
+        let chunk =
+            chunk.map_err(|e| failed("BodyRead", crate::error::error_chain(&e), Box::new(e)))?;
+        if (buffer.len() + chunk.len()) as u64 > expected {
+            return Err(failed(
+                "LongBody",
+                format!("S3 announced {expected} bytes and sent more"),
+                "body longer than announced".into(),
+            ));
+        }
+        buffer.extend_from_slice(&chunk);
     }
-    Ok(bytes)
+    if buffer.len() as u64 != expected {
+        return Err(failed(
+            "TruncatedBody",
+            format!("read {} bytes, S3 announced {expected}", buffer.len()),
+            "truncated body".into(),
+        ));
+    }
+    Ok(buffer.freeze())
 }
 
 /// The replica's user metadata: the source's, plus provenance (which replaces any

@@ -13,7 +13,7 @@ use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{
     ChecksumMode, CompletedMultipartUpload, CompletedPart, ServerSideEncryption,
 };
-use futures::{StreamExt, TryStreamExt};
+use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use tracing::{debug, info, warn};
 
@@ -23,7 +23,9 @@ use crate::copy::{
     SourceHead, Stop, WriteResult,
 };
 use crate::error::{classify, error_code, http_status, ReplicationError};
-use crate::plan::{part_range, transfer_plan, Provenance, TransferPlan};
+use crate::plan::{
+    decide, part_range, transfer_plan, Decision, Provenance, SourceFacts, TransferPlan,
+};
 use crate::request::ObjectRequest;
 use crate::state::{upload_manifest_key, Precondition};
 
@@ -39,6 +41,10 @@ struct UploadManifest {
     source_version_id: Option<String>,
     size: u64,
     part_size: u64,
+    /// The source version's Last-Modified (seconds): tells the sweep whether a replica is
+    /// newer than what this upload would write. 0 in manifests from before it was recorded.
+    #[serde(default)]
+    source_last_modified: i64,
     /// Until when (epoch ms) a copy is working on this upload: another copier of the same
     /// key neither resumes nor aborts it before then. 0 once released at a deadline.
     #[serde(default)]
@@ -97,6 +103,7 @@ impl Replicator {
             source_version_id: head.version_id.clone(),
             size: head.size,
             part_size,
+            source_last_modified: head.last_modified,
             held_until_ms: now_ms() + UPLOAD_LEASE_MS,
         };
         let (upload_id, done, owned) = match self.resumable(&manifest_key, &wanted).await? {
@@ -301,6 +308,98 @@ impl Replicator {
         Ok(Resume::Resumed(found.upload_id, parts))
     }
 
+    /// Aborts the multipart uploads nobody will finish: those whose manifest no copy holds
+    /// and whose replica another copy has since written from the same source version, or
+    /// from a newer one. An upload that can still be resumed is kept. Returns how many were
+    /// aborted; what cannot be read or aborted is logged and left to the next sweep and the
+    /// bucket's lifecycle rule.
+    pub async fn sweep_abandoned_uploads(
+        &self,
+        until: std::time::Instant,
+    ) -> Result<u64, ReplicationError> {
+        let cfg = &self.config;
+        let prefix = format!(
+            "{}{}uploads/",
+            cfg.destination_prefix,
+            crate::state::RESERVED_PREFIX
+        );
+        let mut aborted = 0;
+        let mut token: Option<String> = None;
+        loop {
+            let page = self
+                .clients
+                .destination
+                .list_objects_v2()
+                .bucket(&cfg.destination_bucket)
+                .prefix(&prefix)
+                .set_continuation_token(token.take())
+                .send()
+                .await
+                .map_err(|e| classify(&self.dest_request("s3:ListBucket", Some(&prefix)), e))?;
+            for manifest_key in page.contents().iter().filter_map(|o| o.key()) {
+                if std::time::Instant::now() >= until {
+                    return Ok(aborted);
+                }
+                match self.sweep_one(manifest_key).await {
+                    Ok(true) => aborted += 1,
+                    Ok(false) => {}
+                    Err(e) => warn!(manifest_key, error = %e, "could not sweep an upload"),
+                }
+            }
+            match page.next_continuation_token() {
+                Some(t) if page.is_truncated().unwrap_or(false) => token = Some(t.to_owned()),
+                _ => return Ok(aborted),
+            }
+        }
+    }
+
+    /// One manifest of the sweep: `true` when its upload was aborted.
+    async fn sweep_one(&self, manifest_key: &str) -> Result<bool, ReplicationError> {
+        let Some((found, Some(etag))) = self.read_state::<UploadManifest>(manifest_key).await?
+        else {
+            return Ok(false);
+        };
+        if found.held_until_ms > now_ms() {
+            return Ok(false);
+        }
+        let replica = self.head_replica(&found.dest_key).await?;
+        let source = SourceFacts {
+            version_id: found.source_version_id.clone(),
+            etag: found.source_etag.clone(),
+            last_modified: found.source_last_modified,
+            sequencer: None,
+        };
+        let useless = match decide(&source, replica.as_ref()) {
+            Decision::UpToDate => true,
+            // Without the source's time, "newer" cannot be told from "older".
+            Decision::ReplicaIsNewer => found.source_last_modified > 0,
+            _ => false,
+        };
+        if !useless {
+            return Ok(false);
+        }
+        // Hold it first, so a copy that takes it over meanwhile keeps it (and this gives up).
+        let held = UploadManifest {
+            held_until_ms: now_ms() + UPLOAD_LEASE_MS,
+            ..found.clone()
+        };
+        if self
+            .write_state(manifest_key, &held, Precondition::Matches(&etag))
+            .await?
+            .is_none()
+        {
+            return Ok(false);
+        }
+        info!(
+            dest_key = found.dest_key,
+            upload_id = found.upload_id,
+            "aborting an upload another copy made useless"
+        );
+        self.discard_upload(&found.dest_key, &found.upload_id, manifest_key)
+            .await;
+        Ok(true)
+    }
+
     async fn create_upload(
         &self,
         req: &ObjectRequest,
@@ -360,7 +459,7 @@ impl Replicator {
         let in_flight =
             (self.config.max_in_flight_bytes / part_size).clamp(1, MAX_PARTS_IN_FLIGHT) as usize;
         let missing: Vec<u64> = (1..=part_count).filter(|n| !done.contains_key(n)).collect();
-        let mut parts: Vec<CompletedPart> = futures::stream::iter(missing)
+        let mut uploads = futures::stream::iter(missing)
             .map(|number| async move {
                 if stop.now(number) {
                     return Err(ReplicationError::DeadlineReached {
@@ -375,9 +474,22 @@ impl Replicator {
                         .await
                 }
             })
-            .buffer_unordered(in_flight)
-            .try_collect()
-            .await?;
+            .buffer_unordered(in_flight);
+        // At the deadline no new part starts, but the parts in flight finish: the next attempt
+        // resumes after them. Any other failure ends the copy at once.
+        let mut parts: Vec<CompletedPart> = Vec::with_capacity(part_count as usize);
+        let mut stopped = None;
+        while let Some(part) = uploads.next().await {
+            match part {
+                Ok(p) => parts.push(p),
+                Err(e @ ReplicationError::DeadlineReached { .. }) => stopped = Some(e),
+                Err(e) => return Err(e),
+            }
+        }
+        drop(uploads);
+        if let Some(e) = stopped {
+            return Err(e);
+        }
         parts.extend(done.into_values());
         parts.sort_by_key(|p| p.part_number());
 

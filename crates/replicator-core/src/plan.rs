@@ -194,10 +194,58 @@ pub fn part_range(size: u64, part_size: u64, number: u64) -> (u64, u64) {
     (start, end)
 }
 
+/// The server-side copy rate (bytes per second) a single CopyObject is planned with:
+/// deliberately low (copies within a region are usually several times faster), so that a
+/// copy chosen to fit the time left does fit.
+pub const PLANNED_SERVER_SIDE_RATE: u64 = 32 * 1024 * 1024;
+
+/// Whether a server-side copy of `size` bytes takes one CopyObject rather than UploadPartCopy
+/// part by part: always at or under the multipart threshold; above it, up to `single_max`
+/// (at most S3's 5 GiB) when the time left, if there is a deadline, covers the copy at
+/// [`PLANNED_SERVER_SIDE_RATE`]. One CopyObject cannot be resumed, so a copy the deadline
+/// might cut short goes part by part instead.
+pub fn one_copy_object(
+    size: u64,
+    threshold: u64,
+    single_max: u64,
+    time_left: Option<std::time::Duration>,
+) -> bool {
+    if size <= threshold {
+        return true;
+    }
+    size <= single_max.min(MAX_SINGLE_PUT)
+        && time_left
+            .is_none_or(|left| left.as_secs_f64() >= size as f64 / PLANNED_SERVER_SIDE_RATE as f64)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn one_copy_object_when_it_fits_the_time_and_the_limit() {
+        use std::time::Duration;
+        const MIB: u64 = 1024 * 1024;
+        let (threshold, max) = (16 * MIB, MAX_SINGLE_PUT);
+        assert!(one_copy_object(1, threshold, 0, Some(Duration::ZERO)));
+        assert!(one_copy_object(1024 * MIB, threshold, max, None));
+        // 1 GiB at 32 MiB/s is 32 s.
+        assert!(one_copy_object(
+            1024 * MIB,
+            threshold,
+            max,
+            Some(Duration::from_secs(33))
+        ));
+        assert!(!one_copy_object(
+            1024 * MIB,
+            threshold,
+            max,
+            Some(Duration::from_secs(31))
+        ));
+        assert!(!one_copy_object(MAX_SINGLE_PUT + 1, threshold, max, None));
+        assert!(!one_copy_object(100 * MIB, threshold, 64 * MIB, None));
+    }
 
     fn src(version: Option<&str>, etag: &str, lm: i64, seq: Option<&str>) -> SourceFacts {
         SourceFacts {

@@ -151,6 +151,9 @@ pub struct SyncReport {
     pub destination_only: u64,
     pub deleted: u64,
     pub enqueued: u64,
+    /// Multipart uploads left by interrupted copies that another copy has since made
+    /// useless, aborted after a complete pass.
+    pub uploads_aborted: u64,
     /// False when the run stopped early (time, max_objects, another run's lease) and work
     /// remains for the next run.
     pub complete: bool,
@@ -184,6 +187,7 @@ impl SyncReport {
                 ("DestinationOnly", "Count", json!(self.destination_only)),
                 ("ObjectsEnqueued", "Count", json!(self.enqueued)),
                 ("ReplicasDeleted", "Count", json!(self.deleted)),
+                ("UploadsAborted", "Count", json!(self.uploads_aborted)),
                 ("SyncIncomplete", "Count", json!(u64::from(!self.complete))),
                 ("PendingFailures", "Count", json!(self.failed_keys.len())),
                 ("SyncDuration", "Milliseconds", json!(self.duration_ms)),
@@ -376,7 +380,16 @@ impl Syncer {
             state.report.delete_phase = "refused: the listing failed".into();
         }
 
-        // 4. Save where the pass stands, and release the lease.
+        // 4. After a complete pass, abort the uploads interrupted copies left behind that
+        //    no copy will resume.
+        if complete && !req.dry_run {
+            match self.replicator.sweep_abandoned_uploads(stop_at).await {
+                Ok(n) => state.report.uploads_aborted = n,
+                Err(e) => warn!(error = %e, "could not sweep abandoned multipart uploads"),
+            }
+        }
+
+        // 5. Save where the pass stands, and release the lease.
         state.report.complete = complete;
         state.checkpoint.failed = state.pending_failures();
         if complete {

@@ -60,6 +60,34 @@ async fn doctor_passes_a_healthy_setup_and_leaves_nothing_behind() {
     );
 }
 
+/// KMS throttles the doctor's DescribeKey and GenerateDataKey calls (a 400
+/// ThrottlingException, through the fault proxy): the SDK backs off and retries, and the
+/// doctor still reports a healthy setup.
+#[tokio::test]
+async fn doctor_rides_out_kms_throttling() {
+    use replicator_tests::faults::{Fault, FaultProxy, Rule};
+
+    let world = World::new().await;
+    let proxy = FaultProxy::start(
+        &world.endpoint,
+        vec![Rule::new(
+            " target=TrentService.",
+            0.5,
+            Fault::KmsThrottling,
+        )],
+        0x6b6d73,
+    )
+    .await;
+    let sdk = replicator_tests::source_sdk(&proxy.endpoint()).await;
+    let mut out = Vec::new();
+    let code = replicator_cli::run(world.cli_args(&["doctor"]), Some(sdk), &mut out).await;
+    let out = String::from_utf8(out).unwrap();
+    assert_eq!(code, 0, "{out}");
+    assert!(!out.contains('✗'), "{out}");
+    let throttled = proxy.injected().get("KMS throttling").copied().unwrap_or(0);
+    assert!(throttled > 0, "no KMS request was throttled: {out}");
+}
+
 #[tokio::test]
 async fn doctor_names_a_disabled_destination_key_and_how_to_enable_it() {
     let world = World::new().await;

@@ -80,6 +80,104 @@ async fn a_copy_stopped_at_the_deadline_resumes_from_its_uploaded_parts() {
 }
 
 #[tokio::test]
+async fn parts_in_flight_at_the_deadline_finish_and_are_not_sent_again() {
+    let mut world = World::new().await;
+    small_parts(&mut world);
+    // Three parts in flight at once.
+    world
+        .overrides
+        .insert("MAX_IN_FLIGHT_BYTES", "15MiB".into());
+    let body = bytes(27 * MIB, 15);
+    let version = world.put("big/in-flight.bin", body.clone()).await;
+    let replicator = world.replicator().await;
+    let request = ObjectRequest::created(world.source_bucket.clone(), "big/in-flight.bin")
+        .with_version(Some(version));
+    // Parts 1-3 start together; the deadline comes before parts 2 and 3 send anything.
+    // Regression: the first DeadlineReached used to cancel part 1 halfway, wasting it.
+    let err = replicator
+        .replicate_until(&request, &Stop::when(|part| part >= 2))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, ReplicationError::DeadlineReached { .. }),
+        "{err:?}"
+    );
+    let outcome = replicator.replicate(&request).await.unwrap();
+    let Outcome::Copied { parts_resumed, .. } = outcome else {
+        panic!("{outcome:?}")
+    };
+    assert_eq!(parts_resumed, 1, "part 1 finished before the copy stopped");
+    world.assert_replica("big/in-flight.bin", &body).await;
+    assert_eq!(world.open_uploads().await, 0);
+}
+
+#[tokio::test]
+async fn the_sync_aborts_uploads_another_copy_made_useless_and_keeps_resumable_ones() {
+    let mut world = World::new().await;
+    small_parts(&mut world);
+    let done_elsewhere = bytes(12 * MIB, 16);
+    let still_needed = bytes(12 * MIB, 17);
+    let v1 = world
+        .put("big/done-elsewhere.bin", done_elsewhere.clone())
+        .await;
+    let v2 = world
+        .put("big/still-needed.bin", still_needed.clone())
+        .await;
+    let streaming = world.replicator().await;
+    let requests = [
+        ObjectRequest::created(world.source_bucket.clone(), "big/done-elsewhere.bin")
+            .with_version(Some(v1)),
+        ObjectRequest::created(world.source_bucket.clone(), "big/still-needed.bin")
+            .with_version(Some(v2)),
+    ];
+    for request in &requests {
+        streaming
+            .replicate_until(request, &Stop::when(|part| part >= 2))
+            .await
+            .unwrap_err();
+    }
+    assert_eq!(world.open_uploads().await, 2);
+    // Another copier finishes the first object its own way (one CopyObject inside S3), so
+    // the kept upload can never be of use.
+    world.overrides.insert("SERVER_SIDE_COPY", "auto".into());
+    let other = world.replicator().await;
+    let outcome = other.replicate(&requests[0]).await.unwrap();
+    assert!(
+        matches!(
+            outcome,
+            Outcome::Copied {
+                method: replicator_core::Method::ServerSideCopy,
+                ..
+            }
+        ),
+        "{outcome:?}"
+    );
+
+    let far = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    assert_eq!(streaming.sweep_abandoned_uploads(far).await.unwrap(), 1);
+    assert_eq!(
+        world.open_uploads().await,
+        1,
+        "the resumable upload is kept"
+    );
+    assert_eq!(manifests(&world).await, 1);
+    world
+        .assert_replica("big/done-elsewhere.bin", &done_elsewhere)
+        .await;
+
+    let Outcome::Copied { parts_resumed, .. } = streaming.replicate(&requests[1]).await.unwrap()
+    else {
+        panic!("not copied")
+    };
+    assert_eq!(parts_resumed, 1);
+    world
+        .assert_replica("big/still-needed.bin", &still_needed)
+        .await;
+    assert_eq!(world.open_uploads().await, 0);
+    assert_eq!(manifests(&world).await, 0);
+}
+
+#[tokio::test]
 async fn an_upload_for_a_source_that_changed_is_aborted_not_resumed() {
     let mut world = World::new().await;
     small_parts(&mut world);

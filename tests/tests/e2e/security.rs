@@ -136,6 +136,10 @@ async fn every_request_on_the_wire_names_the_expected_owner_and_external_id() {
             .unwrap();
     }
     world.overrides.insert("SERVER_SIDE_COPY", "auto".into());
+    // The big object part by part (UploadPartCopy), not in one CopyObject.
+    world
+        .overrides
+        .insert("SERVER_SIDE_SINGLE_COPY_MAX", "5MiB".into());
     let server_side = world.handler().await;
     for (key, version, size) in [
         ("wire/server side é.txt", &ss_v, 2000),

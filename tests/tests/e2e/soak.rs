@@ -1,10 +1,13 @@
 //! The randomized soak: objects of mixed sizes (some multipart, some rewritten), delivered as
-//! SQS batches of S3 events — shuffled, some twice — and then scheduled syncs, all through a
-//! proxy that injects faults (`replicator_tests::faults`). Failed messages are redelivered
-//! as SQS would. Afterwards every source object's latest version must be in the destination
-//! with equal bytes and the destination key, no key may hold more replica versions than its
-//! source has versions, no multipart upload may be open, and no message acknowledged as done
-//! may have left its object unreplicated.
+//! SQS batches of S3 events — shuffled, some twice — with a sync pass running alongside the
+//! copier, and then scheduled syncs, all through a proxy that injects faults
+//! (`replicator_tests::faults`), KMS throttling as S3 reports it among them. In the first
+//! round half the batches holding a multipart object reach their deadline mid-copy; failed
+//! messages are redelivered as SQS would. Afterwards every source object's latest version
+//! must be in the destination with equal bytes and the destination key, no key may hold more
+//! replica versions than its source has versions, no multipart upload may be open, a copy
+//! stopped at its deadline must have been resumed from its parts, and no message
+//! acknowledged as done may have left its object unreplicated.
 //!
 //! Size and seed: SOAK_OBJECTS (default 1000), SOAK_SEED (default fixed; a failing run prints
 //! it). `SOAK_OBJECTS=10000 cargo test -p replicator-tests --test e2e soak -- --nocapture`
@@ -18,6 +21,7 @@ use futures::StreamExt;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
+use replicator_core::copy::Stop;
 use replicator_core::{Clients, Replicator};
 use replicator_tests::faults::{Fault, FaultProxy, Rule};
 use replicator_tests::{bytes, sha256, World, REGION};
@@ -39,6 +43,10 @@ fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
 fn rules() -> Vec<Rule> {
     vec![
         Rule::new(" action=AssumeRole", 0.3, Fault::InternalError),
+        // Both buckets encrypt with SSE-KMS: S3 reports KMS throttling on reads and writes.
+        Rule::new("PUT /", 0.01, Fault::S3KmsThrottling),
+        Rule::new("POST /", 0.01, Fault::S3KmsThrottling),
+        Rule::new("GET /", 0.005, Fault::S3KmsThrottling),
         Rule::new("", 0.02, Fault::SlowDown),
         Rule::new("", 0.01, Fault::InternalError),
         Rule::new("GET /", 0.02, Fault::ResetMidBody),
@@ -110,11 +118,21 @@ async fn soak_with_faults_loses_corrupts_and_duplicates_nothing() {
         started.elapsed().as_secs_f64()
     );
 
-    // The functions under test talk to the emulator through the proxy.
+    // The functions under test talk to the emulator through the proxy. The copier and the
+    // sync are separate engines, as separate Lambda containers are.
     let proxy = FaultProxy::start(&world.endpoint, rules(), seed).await;
     let sdk = replicator_tests::source_sdk(&proxy.endpoint()).await;
     let replicator = Replicator::new(world.config(), Clients::new(&sdk, &world.config()).await);
-    let handler = Handler::new(replicator.clone(), Some(REGION.to_owned()), "soak");
+    let handler = Handler::new(replicator, Some(REGION.to_owned()), "soak");
+    let sync_config =
+        replicator_core::sync::SyncConfig::from_lookup(|k| world.vars().get(k).cloned())
+            .expect("sync settings");
+    let syncer = replicator_core::sync::Syncer::new(
+        Replicator::new(world.config(), Clients::new(&sdk, &world.config()).await),
+        None,
+        sync_config,
+        Some(REGION.to_owned()),
+    );
 
     // One SQS message per version's event; one in ten delivered twice; shuffled.
     let mut messages: Vec<(String, usize, usize)> = Vec::new();
@@ -150,18 +168,39 @@ async fn soak_with_faults_loses_corrupts_and_duplicates_nothing() {
         json!({ "Records": records })
     };
 
+    let multipart = |o: usize, v: usize| objects[o].versions[v].1.len() > 8 * 1024 * 1024;
+
     // Deliver; redeliver what was reported failed, as SQS does after the visibility timeout.
+    // In the first round, half the batches that hold a multipart object reach their
+    // "deadline" once the first part is under way (the copy keeps its upload for the
+    // redelivery), and a sync pass runs at the same time as the copier.
     let mut pending: Vec<&(String, usize, usize)> = messages.iter().collect();
     let mut acknowledged: HashMap<&str, bool> = HashMap::new();
-    let (mut reported_failures, mut deliveries) = (0u64, 0u64);
-    for _round in 0..6 {
+    let (mut reported_failures, mut deliveries, mut stopped) = (0u64, 0u64, 0u64);
+    let mut concurrent_sync = None;
+    for round in 0..6 {
         if pending.is_empty() {
             break;
         }
         deliveries += pending.len() as u64;
-        let results: Vec<Vec<String>> = futures::stream::iter(pending.chunks(10))
+        let stops: Vec<bool> = pending
+            .chunks(10)
             .map(|chunk| {
-                let handler = handler.clone();
+                let has_multipart = chunk.iter().any(|(_, o, v)| multipart(*o, *v));
+                let stop = round == 0 && has_multipart && rng.random_range(0..2) == 0;
+                if stop {
+                    stopped += chunk.iter().filter(|(_, o, v)| multipart(*o, *v)).count() as u64;
+                }
+                stop
+            })
+            .collect();
+        let deliver = futures::stream::iter(pending.chunks(10).zip(stops))
+            .map(|(chunk, stop)| {
+                let handler = if stop {
+                    handler.clone().with_stop(Stop::when(|part| part >= 2))
+                } else {
+                    handler.clone()
+                };
                 let event = batch(chunk);
                 async move {
                     let out = handler.handle(event).await.expect("SQS batches answer");
@@ -174,8 +213,21 @@ async fn soak_with_faults_loses_corrupts_and_duplicates_nothing() {
                 }
             })
             .buffer_unordered(6)
-            .collect()
-            .await;
+            .collect::<Vec<Vec<String>>>();
+        let sync_alongside = async {
+            if round > 0 {
+                return None;
+            }
+            let request = replicator_core::sync::SyncRequest {
+                run_id: "soak-alongside".into(),
+                ..Default::default()
+            };
+            Some(syncer.run(request).await)
+        };
+        let (results, sync_report) = tokio::join!(deliver, sync_alongside);
+        if sync_report.is_some() {
+            concurrent_sync = sync_report;
+        }
         let failed: std::collections::HashSet<String> = results.into_iter().flatten().collect();
         reported_failures += failed.len() as u64;
         for m in &pending {
@@ -205,14 +257,26 @@ async fn soak_with_faults_loses_corrupts_and_duplicates_nothing() {
         "acknowledged but not replicated: {swallowed:?}"
     );
 
+    let concurrent_sync = match concurrent_sync {
+        Some(Ok(r)) => format!(
+            "copied {}, skipped {}, failed {}",
+            r.copied, r.skipped, r.failed
+        ),
+        Some(Err(e)) => format!("failed as a whole: {e}"),
+        None => "did not run".into(),
+    };
+    // The first delivery of a stopped multipart copy kept its upload; a later attempt (the
+    // redelivery, or the sync) listed its parts to resume it.
+    let list_parts = proxy.count("GET *uploadId=");
+    assert!(
+        stopped == 0 || list_parts > 0,
+        "{stopped} copies stopped at their deadline, none resumed (seed {seed})"
+    );
+
     // Then the scheduled sync, with the faults still on, until a pass completes cleanly.
-    let sync_config =
-        replicator_core::sync::SyncConfig::from_lookup(|k| world.vars().get(k).cloned())
-            .expect("sync settings");
-    let syncer =
-        replicator_core::sync::Syncer::new(replicator, None, sync_config, Some(REGION.to_owned()));
     let mut sync_failures = 0;
     let mut sync_runs = 0;
+    let mut uploads_aborted = 0;
     loop {
         sync_runs += 1;
         let report = syncer
@@ -221,6 +285,9 @@ async fn soak_with_faults_loses_corrupts_and_duplicates_nothing() {
                 ..Default::default()
             })
             .await;
+        if let Ok(r) = &report {
+            uploads_aborted += r.uploads_aborted;
+        }
         match report {
             Ok(r) if r.complete && r.failed == 0 => break,
             Ok(r) => sync_failures += r.failed,
@@ -265,7 +332,9 @@ async fn soak_with_faults_loses_corrupts_and_duplicates_nothing() {
     eprintln!(
         "soak (seed {seed}): {count} objects, {total_versions} versions, {} messages, {deliveries} deliveries, \
          {} requests, {faults} faults injected {injected:?}, {} repeated requests (retries, re-deliveries), \
-         {reported_failures} failures reported to SQS, {sync_runs} sync runs ({sync_failures} failed objects), \
+         {reported_failures} failures reported to SQS, {stopped} multipart copies stopped at a deadline \
+         ({list_parts} ListParts to resume), sync alongside the copier: {concurrent_sync}; \
+         {sync_runs} sync runs after ({sync_failures} failed objects, {uploads_aborted} abandoned uploads aborted), \
          lost={}, corrupt={}, duplicates={}, wrong key={}, open uploads={open_uploads}, {:.0} s",
         messages.len(),
         proxy.requests(),
