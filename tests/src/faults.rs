@@ -64,6 +64,8 @@ pub struct Rule {
     pub pattern: String,
     pub rate: f64,
     pub fault: Fault,
+    /// Only the first time a request is seen (its retries pass).
+    pub first_only: bool,
 }
 
 impl Rule {
@@ -72,7 +74,14 @@ impl Rule {
             pattern: pattern.to_owned(),
             rate,
             fault,
+            first_only: false,
         }
+    }
+
+    /// Applies to the first occurrence of each matching request only.
+    pub fn first_only(mut self) -> Self {
+        self.first_only = true;
+        self
     }
 
     fn matches(&self, description: &str) -> bool {
@@ -208,6 +217,7 @@ fn decide(shared: &Shared, description: &str) -> Option<Fault> {
     }
     let fault = shared.rules.iter().enumerate().find_map(|(i, rule)| {
         (rule.matches(description)
+            && (!rule.first_only || occurrence == 1)
             && draw(shared.seed.wrapping_add(i as u64), description, occurrence) < rule.rate)
             .then_some(rule.fault)
     })?;

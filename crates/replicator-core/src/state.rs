@@ -91,7 +91,18 @@ impl Replicator {
         };
         match put.send().await {
             Ok(out) => Ok(Some(out.e_tag().unwrap_or_default().to_owned())),
-            Err(e) if lost_race(&e) => Ok(None),
+            // A condition that failed may have failed on our own write: an attempt whose
+            // answer was lost (a reset connection) landed, and the SDK's retry found it. The
+            // object then holds exactly what we wrote (a lease owner, an upload id: nobody
+            // else writes the same), and the write is ours.
+            Err(e) if lost_race(&e) => match self.read_state::<serde_json::Value>(key).await? {
+                Some((stored, etag))
+                    if serde_json::to_value(value).ok().as_ref() == Some(&stored) =>
+                {
+                    Ok(etag)
+                }
+                _ => Ok(None),
+            },
             Err(e) => Err(classify(&self.dest_request("s3:PutObject", Some(key)), e)),
         }
     }

@@ -248,6 +248,22 @@ impl Syncer {
     /// One run: resume the pass from the checkpoint, work until the listing ends or the time
     /// budget does, save the checkpoint.
     pub async fn run(&self, req: SyncRequest) -> Result<SyncReport, ReplicationError> {
+        let (run_id, dry_run) = (req.run_id.clone(), req.dry_run);
+        let prefix = req
+            .prefix
+            .clone()
+            .unwrap_or_else(|| self.replicator.config().key_prefix.clone());
+        let result = self.run_leased(req).await;
+        // A run that fails midway (a checkpoint write it cannot make, a queue it cannot
+        // reach) gives its lease back, so the next run need not wait for it to expire.
+        if result.is_err() && !dry_run {
+            let key = checkpoint_key(&self.replicator.config().destination_prefix, &prefix);
+            self.replicator.release_checkpoint(&key, &run_id).await;
+        }
+        result
+    }
+
+    async fn run_leased(&self, req: SyncRequest) -> Result<SyncReport, ReplicationError> {
         let started = Instant::now();
         let cfg = self.replicator.config();
         let prefix = req.prefix.clone().unwrap_or_else(|| cfg.key_prefix.clone());

@@ -287,6 +287,10 @@ async fn soak_with_faults_loses_corrupts_and_duplicates_nothing() {
             .await;
         if let Ok(r) = &report {
             uploads_aborted += r.uploads_aborted;
+            eprintln!(
+                "sync run {sync_runs}: copied {}, skipped {}, failed {}, complete {}, busy {}",
+                r.copied, r.skipped, r.failed, r.complete, r.busy
+            );
         }
         match report {
             Ok(r) if r.complete && r.failed == 0 => break,

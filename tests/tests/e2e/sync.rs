@@ -433,3 +433,47 @@ async fn a_prefix_outside_key_prefix_is_refused() {
     .unwrap_err();
     assert!(err.to_string().contains("KEY_PREFIX"), "{err}");
 }
+
+/// Regression: a checkpoint write whose answer was lost (it landed, and the SDK's retry then
+/// failed its condition on it) was taken for another run's: the run answered busy, its own
+/// lease stayed, and every later run was busy until it expired.
+#[tokio::test]
+async fn a_checkpoint_write_whose_answer_was_lost_is_recognised_as_ours() {
+    use replicator_core::sync::{SyncConfig, SyncRequest};
+    use replicator_core::{Clients, Replicator};
+    use replicator_tests::faults::{Fault, FaultProxy, Rule};
+
+    let world = World::new().await;
+    for i in 0..3 {
+        world.put(&format!("lost-answer/{i}"), bytes(100, i)).await;
+    }
+    let proxy = FaultProxy::start(
+        &world.endpoint,
+        vec![Rule::new("PUT *sync/all.json", 1.0, Fault::ResetBeforeResponse).first_only()],
+        3,
+    )
+    .await;
+    let sdk = replicator_tests::source_sdk(&proxy.endpoint()).await;
+    let syncer = Syncer::new(
+        Replicator::new(world.config(), Clients::new(&sdk, &world.config()).await),
+        None,
+        SyncConfig::from_lookup(|k| world.vars().get(k).cloned()).unwrap(),
+        None,
+    );
+    for run in ["first", "second"] {
+        let report = syncer
+            .run(SyncRequest {
+                run_id: run.into(),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert!(!report.busy && report.complete, "{run}: {report:?}");
+    }
+    assert_eq!(proxy.injected().get("reset before response"), Some(&1));
+    for i in 0..3 {
+        world
+            .assert_replica(&format!("lost-answer/{i}"), &bytes(100, i))
+            .await;
+    }
+}

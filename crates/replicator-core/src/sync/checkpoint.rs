@@ -88,6 +88,28 @@ impl Replicator {
         self.write_state(key, checkpoint, precondition).await
     }
 
+    /// Gives back `owner`'s lease, if it still holds it; best effort (a lease not given back
+    /// expires).
+    pub(crate) async fn release_checkpoint(&self, key: &str, owner: &str) {
+        let released = async {
+            let stored = self.read_checkpoint(key).await?;
+            if stored.checkpoint.lease.as_ref().map(|l| l.owner.as_str()) != Some(owner) {
+                return Ok(());
+            }
+            let checkpoint = Checkpoint {
+                lease: None,
+                ..stored.checkpoint
+            };
+            self.write_checkpoint(key, &checkpoint, stored.etag.as_deref())
+                .await
+                .map(|_| ())
+        }
+        .await;
+        if let Err(e) = released {
+            tracing::warn!(error = %e, "could not give back the checkpoint lease; it expires");
+        }
+    }
+
     /// Reads the checkpoint and takes the lease until `expires_ms`, unless another run
     /// holds it.
     pub(crate) async fn acquire_checkpoint(
