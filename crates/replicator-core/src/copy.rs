@@ -235,6 +235,8 @@ impl Replicator {
         stop: &Stop,
     ) -> Result<Outcome, ReplicationError> {
         let mut source: Option<SourceObject> = None;
+        // The attempt whose replica HEAD preceded the source read.
+        let mut source_read_in = 0;
         for attempt in 1..=MAX_CONDITIONAL_ATTEMPTS {
             let known_absent =
                 attempt == 1 && req.listed.as_ref().is_some_and(|l| l.replica_absent);
@@ -252,6 +254,7 @@ impl Replicator {
             if source.is_none() && server_side {
                 match self.head_source(req).await? {
                     Some(head) => {
+                        source_read_in = attempt;
                         source = Some(SourceObject {
                             head,
                             body: None,
@@ -263,7 +266,10 @@ impl Replicator {
             }
             if source.is_none() {
                 match self.open_source(req).await? {
-                    Some(s) => source = Some(s),
+                    Some(s) => {
+                        source_read_in = attempt;
+                        source = Some(s)
+                    }
                     None => return Ok(skipped(SkipReason::SourceGone)),
                 }
             }
@@ -276,14 +282,22 @@ impl Replicator {
             };
             let mut decision = decide(&facts, replica.as_ref());
             if let Decision::AskSourceOrder { replica_version_id } = &decision {
-                decision = match self
-                    .source_version_order(&req.key, &facts, replica_version_id)
-                    .await?
-                {
-                    Ordering::Greater => Decision::Replace {
+                // The current version, read after this attempt's HEAD of the replica, is at
+                // least as new as the version the replica was made from (which existed
+                // then): different means newer, and the source need not be asked.
+                let current_read_after_replica =
+                    req.version_id.is_none() && source_read_in == attempt;
+                let newer = current_read_after_replica
+                    || self
+                        .source_version_order(&req.key, &facts, replica_version_id)
+                        .await?
+                        == Ordering::Greater;
+                decision = if newer {
+                    Decision::Replace {
                         replica_etag: replica.as_ref().map(|r| r.etag.clone()).unwrap_or_default(),
-                    },
-                    _ => Decision::ReplicaIsNewer,
+                    }
+                } else {
+                    Decision::ReplicaIsNewer
                 };
             }
             let condition = match decision {

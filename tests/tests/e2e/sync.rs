@@ -477,3 +477,73 @@ async fn a_checkpoint_write_whose_answer_was_lost_is_recognised_as_ours() {
             .await;
     }
 }
+
+/// A replica made from a version written in the same second as the current one, with no
+/// sequencers to tell them apart: the sync replaces it without asking the source's version
+/// order (the current version, read after the replica, is the newer), and no
+/// ListObjectVersions is sent. (moto copies the whole bucket for each of those listings; at
+/// 10,000 objects a sync beside the copier swapped the machine to a halt.)
+#[tokio::test]
+async fn a_same_second_rewrite_is_replaced_without_listing_versions() {
+    use replicator_tests::captured_requests;
+
+    let world = World::new().await;
+    let replicator = world.replicator().await;
+    let last_modified = |version: String| {
+        let world = &world;
+        async move {
+            world
+                .src
+                .head_object()
+                .bucket(&world.source_bucket)
+                .key("same-second/key")
+                .version_id(version)
+                .send()
+                .await
+                .unwrap()
+                .last_modified()
+                .unwrap()
+                .secs()
+        }
+    };
+    // Two versions within one second (tried until the clock obliges).
+    let (v1, body) = loop {
+        let v1 = world.put("same-second/key", b"first".to_vec()).await;
+        let v2 = world.put("same-second/key", b"second!".to_vec()).await;
+        if last_modified(v1.clone()).await == last_modified(v2).await {
+            break (v1, b"second!".to_vec());
+        }
+    };
+    replicator
+        .replicate(
+            &replicator_core::ObjectRequest::created(
+                world.source_bucket.clone(),
+                "same-second/key",
+            )
+            .with_version(Some(v1)),
+        )
+        .await
+        .unwrap();
+    world.assert_replica("same-second/key", b"first").await;
+
+    let mark = captured_requests(&world.endpoint).len();
+    let report = run(
+        &world.syncer().await,
+        json!({"prefix": "same-second/"}),
+        None,
+    )
+    .await;
+    assert_eq!((report.copied, report.failed), (1, 0), "{report:?}");
+    world.assert_replica("same-second/key", &body).await;
+    let listings = captured_requests(&world.endpoint)[mark..]
+        .iter()
+        .filter(|r| {
+            r["path"]
+                .as_str()
+                .unwrap_or_default()
+                .contains(&world.source_bucket)
+                && r["query"].as_str().unwrap_or_default().contains("versions")
+        })
+        .count();
+    assert_eq!(listings, 0, "ListObjectVersions sent");
+}
