@@ -10,6 +10,9 @@ Some AWS behaviours are put right in front of moto, as AWS has them:
 - a conditional write (If-Match / If-None-Match) is atomic: moto checks the condition and
   writes without a lock, so two racing writes could both pass; here they take turns; and
   CompleteMultipartUpload honours If-Match (moto ignores it there);
+- ListObjectVersions with a prefix copies only the versions under that prefix (moto
+  deep-copies every version of every key in the bucket, bodies included, on each call: a
+  10,000-object soak ran it out of memory);
 - GetBucketVersioning and ListParts answer with the root elements S3 documents
   (VersioningConfiguration, ListPartsResult; moto names them GetBucketVersioningResponse and
   ListPartsResponse, which strict SDKs such as Rust's reject).
@@ -30,7 +33,7 @@ from collections import deque
 from urllib.parse import parse_qs, unquote
 
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
-from moto.s3.models import s3_backends
+from moto.s3.models import S3Backend, s3_backends
 from werkzeug.serving import make_server
 
 DENIED = (
@@ -177,6 +180,50 @@ def rewrite(app, environ, start_response, change):
     start_response(captured["status"], headers)
     return [body]
 
+
+class _KeysUnder:
+    """A bucket's key store seen through a prefix."""
+
+    def __init__(self, keys, prefix):
+        self._keys, self._prefix = keys, prefix
+
+    def iterlists(self):
+        return ((k, v) for k, v in self._keys.iterlists() if k.startswith(self._prefix))
+
+
+class _BucketUnder:
+    def __init__(self, bucket, prefix):
+        self._bucket, self.keys = bucket, _KeysUnder(bucket.keys, prefix)
+
+    def __getattr__(self, name):
+        return getattr(self._bucket, name)
+
+
+class _BackendWith:
+    """The backend, with get_bucket answering the prefixed view."""
+
+    def __init__(self, backend, bucket):
+        self._backend, self._bucket = backend, bucket
+
+    def get_bucket(self, name):
+        return self._bucket
+
+    def __getattr__(self, name):
+        return getattr(self._backend, name)
+
+
+_list_object_versions = S3Backend.list_object_versions
+
+
+def list_object_versions_under_prefix(self, bucket_name, *args, **kwargs):
+    prefix = kwargs.get("prefix") or ""
+    if not prefix:
+        return _list_object_versions(self, bucket_name, *args, **kwargs)
+    view = _BucketUnder(self.get_bucket(bucket_name), prefix)
+    return _list_object_versions(_BackendWith(self, view), bucket_name, *args, **kwargs)
+
+
+S3Backend.list_object_versions = list_object_versions_under_prefix
 
 app = expected_owner_check(DomainDispatcherApplication(create_backend_app))
 server = make_server("127.0.0.1", 0, app, threaded=True)

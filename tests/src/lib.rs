@@ -395,6 +395,25 @@ impl World {
             .unwrap_or_else(|e| panic!("head replica {key}: {e:?}"))
     }
 
+    /// The replica's tags, sorted.
+    pub async fn replica_tags(&self, key: &str) -> Vec<(String, String)> {
+        let out = self
+            .dst
+            .get_object_tagging()
+            .bucket(&self.destination_bucket)
+            .key(key)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("tags of replica {key}: {e:?}"));
+        let mut tags: Vec<(String, String)> = out
+            .tag_set()
+            .iter()
+            .map(|t| (t.key().to_owned(), t.value().to_owned()))
+            .collect();
+        tags.sort();
+        tags
+    }
+
     /// Asserts the replica of `key` has exactly `body` and is encrypted with the
     /// destination key.
     pub async fn assert_replica(&self, key: &str, body: &[u8]) {

@@ -91,22 +91,8 @@ async fn assert_rich_replica(world: &World, key: &str) {
         meta.contains_key("replicator-source-version-id"),
         "provenance: {meta:?}"
     );
-    let tags = world
-        .dst
-        .get_object_tagging()
-        .bucket(&world.destination_bucket)
-        .key(key)
-        .send()
-        .await
-        .unwrap();
-    let mut tags: Vec<(String, String)> = tags
-        .tag_set()
-        .iter()
-        .map(|t| (t.key().to_owned(), t.value().to_owned()))
-        .collect();
-    tags.sort();
     assert_eq!(
-        tags,
+        world.replica_tags(key).await,
         vec![
             ("classification".to_owned(), "internal".to_owned()),
             ("cost center".to_owned(), "42+1".to_owned())
@@ -351,13 +337,5 @@ async fn tag_free_objects_need_no_tagging_request_and_get_no_tags() {
         .handle(s3_event(&world, "untagged", &version, 1))
         .await
         .unwrap();
-    let tags = world
-        .dst
-        .get_object_tagging()
-        .bucket(&world.destination_bucket)
-        .key("untagged")
-        .send()
-        .await
-        .unwrap();
-    assert!(tags.tag_set().is_empty());
+    assert!(world.replica_tags("untagged").await.is_empty());
 }
