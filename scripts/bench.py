@@ -336,6 +336,23 @@ def verdicts(rows):
     return out
 
 
+def function_facts():
+    """The arm64 Lambda binaries' sizes (scripts/build-lambdas) and the event copier's init,
+    cold start to its first Runtime API poll (the x86_64 release build of the same code)."""
+    out = []
+    for fn in ["event-copier", "scheduled-sync"]:
+        path = os.path.join(ROOT, "target", "lambda", fn, "bootstrap")
+        if os.path.exists(path):
+            size = os.path.getsize(path)
+            verdict = ("; target <= 10 MiB: " + ("met" if size <= 10 * MIB else "NOT met")) if fn == "event-copier" else ""
+            out.append(f"- {fn} arm64 bootstrap, stripped: {size:,} bytes = {size / MIB:.2f} MiB{verdict}")
+    measure = os.path.join(ROOT, "target", "release", "measure")
+    copier = os.path.join(ROOT, "target", "release", "event-copier")
+    init = subprocess.run([measure, "init", copier, "15"], check=True, capture_output=True, text=True).stdout.strip()
+    out.append(f"- event-copier {init.split(': ', 1)[1]} (x86_64 release build; cold start to the first Runtime API poll)")
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--reps", type=int, default=3)
@@ -367,7 +384,7 @@ def main():
                    round(r["raw_get_obj_s"]), round(r["raw_put_obj_s"])) for r in rows})
     lines += ["", "| server | workload | raw GET-only MiB/s (objects/s) | raw PUT-only MiB/s (objects/s) |", "|---|---|---|---|"]
     lines += [f"| {s_} | {w} | {g} ({go}) | {p} ({po}) |" for s_, w, g, p, go, po in raw]
-    lines += ["", "Targets:", *verdicts(rows)]
+    lines += ["", "Targets:", *verdicts(rows), *function_facts()]
     table = "\n".join(lines)
     print(table)
     with open(args.out + ".table", "w") as f:

@@ -2,7 +2,9 @@
 //! resident memory during the measured work alone (the kernel's counter is reset first):
 //!
 //! - `measure object 256` — replicate one 256 MiB object (multipart);
-//! - `measure sync 1000` — a scheduled-sync run over 1,000 small objects.
+//! - `measure sync 1000` — a scheduled-sync run over 1,000 small objects;
+//! - `measure init BINARY 15` — a function's cold start: exec to its first Runtime API poll;
+//! - `measure raw get|put BUCKET COUNT SIZE` — the server's raw throughput (the benchmark).
 //!
 //! `cargo run --release -p replicator-tests --bin measure -- object 256`
 
@@ -33,8 +35,9 @@ async fn main() {
         Some("object") => object(if n == 0 { 256 } else { n }).await,
         Some("sync") => sync(if n == 0 { 1000 } else { n }).await,
         Some("raw") if args.len() == 5 => raw(&args[1..]).await,
+        Some("init") if args.len() == 3 => init(&args[1], args[2].parse().expect("runs")),
         _ => {
-            eprintln!("usage: measure object MIB | measure sync COUNT | measure raw get|put BUCKET COUNT SIZE");
+            eprintln!("usage: measure object MIB | measure sync COUNT | measure init BINARY RUNS | measure raw get|put BUCKET COUNT SIZE");
             std::process::exit(2);
         }
     }
@@ -218,6 +221,56 @@ async fn raw_parallel(s3: &aws_sdk_s3::Client, op: &str, bucket: &str, body: &by
             .expect("complete upload");
     }
     started.elapsed().as_secs_f64()
+}
+
+/// A function's cold start, as Lambda's Init phase sees it: from exec until the binary,
+/// configuration read and both clients built, first asks a stub Runtime API for an
+/// invocation. `runs` fresh processes; prints the median and the range.
+fn init(binary: &str, runs: usize) {
+    use std::io::Read;
+    let mut times = Vec::with_capacity(runs);
+    for _ in 0..runs {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let runtime_api = listener.local_addr().unwrap().to_string();
+        let started = Instant::now();
+        let mut child = std::process::Command::new(binary)
+            .env_clear()
+            .envs([
+                ("AWS_LAMBDA_RUNTIME_API", runtime_api.as_str()),
+                ("AWS_LAMBDA_FUNCTION_NAME", "init-measure"),
+                ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128"),
+                ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST"),
+                ("AWS_REGION", "us-east-1"),
+                ("AWS_ACCESS_KEY_ID", "AKIAIOSFODNN7EXAMPLE"),
+                ("AWS_SECRET_ACCESS_KEY", "init-measure"),
+                ("AWS_EC2_METADATA_DISABLED", "true"),
+                ("SOURCE_BUCKET", "source-bucket"),
+                ("DESTINATION_BUCKET", "destination-bucket"),
+                ("DESTINATION_ROLE_ARN", "arn:aws:iam::222222222222:role/replicator-destination"),
+                ("DESTINATION_KMS_KEY_ID", "arn:aws:kms:us-east-1:222222222222:key/00000000-0000-0000-0000-000000000000"),
+                ("RUST_LOG", "warn"),
+            ])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("start {binary}: {e}"));
+        let (mut poll, _) = listener.accept().expect("the function polls the Runtime API");
+        let elapsed = started.elapsed();
+        let mut head = [0u8; 256];
+        let n = poll.read(&mut head).unwrap_or(0);
+        let head = String::from_utf8_lossy(&head[..n]);
+        assert!(head.contains("/runtime/invocation/next"), "{head}");
+        let _ = child.kill();
+        let _ = child.wait();
+        times.push(elapsed.as_secs_f64() * 1000.0);
+    }
+    times.sort_by(f64::total_cmp);
+    println!(
+        "init of {binary}: median {:.1} ms, range {:.1}-{:.1} ms, n = {runs}",
+        times[times.len() / 2],
+        times[0],
+        times[times.len() - 1]
+    );
 }
 
 /// One sync run over `count` small objects.
