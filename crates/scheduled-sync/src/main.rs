@@ -1,5 +1,9 @@
 //! Lambda entry point: configuration and clients once, then one sync run per invocation.
 
+// The whole run's future nests deeply inside the runtime's: laying out `main`'s future
+// exceeds the compiler's default query depth (128) in release builds.
+#![recursion_limit = "256"]
+
 use lambda_runtime::{service_fn, LambdaEvent};
 use replicator_core::sync::{SyncConfig, Syncer};
 use replicator_core::{Clients, Config, Replicator};
