@@ -246,15 +246,23 @@ fn init(binary: &str, runs: usize) {
                 ("AWS_EC2_METADATA_DISABLED", "true"),
                 ("SOURCE_BUCKET", "source-bucket"),
                 ("DESTINATION_BUCKET", "destination-bucket"),
-                ("DESTINATION_ROLE_ARN", "arn:aws:iam::222222222222:role/replicator-destination"),
-                ("DESTINATION_KMS_KEY_ID", "arn:aws:kms:us-east-1:222222222222:key/00000000-0000-0000-0000-000000000000"),
+                (
+                    "DESTINATION_ROLE_ARN",
+                    "arn:aws:iam::222222222222:role/replicator-destination",
+                ),
+                (
+                    "DESTINATION_KMS_KEY_ID",
+                    "arn:aws:kms:us-east-1:222222222222:key/00000000-0000-0000-0000-000000000000",
+                ),
                 ("RUST_LOG", "warn"),
             ])
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()
             .unwrap_or_else(|e| panic!("start {binary}: {e}"));
-        let (mut poll, _) = listener.accept().expect("the function polls the Runtime API");
+        let (mut poll, _) = listener
+            .accept()
+            .expect("the function polls the Runtime API");
         let elapsed = started.elapsed();
         let mut head = [0u8; 256];
         let n = poll.read(&mut head).unwrap_or(0);
