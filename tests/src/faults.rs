@@ -104,6 +104,8 @@ struct Shared {
     requests: AtomicU64,
     seen: Mutex<HashMap<String, u64>>,
     injected: Mutex<BTreeMap<&'static str, u64>>,
+    /// Every fault injected: the request it hit, which time that request was seen, and what.
+    log: Mutex<Vec<(String, u64, &'static str)>>,
     repeats: AtomicU64,
 }
 
@@ -137,6 +139,7 @@ impl FaultProxy {
             requests: AtomicU64::new(0),
             seen: Mutex::new(HashMap::new()),
             injected: Mutex::new(BTreeMap::new()),
+            log: Mutex::new(Vec::new()),
             repeats: AtomicU64::new(0),
         });
         let accept = shared.clone();
@@ -180,6 +183,20 @@ impl FaultProxy {
             .filter(|(description, _)| rule.matches(description))
             .map(|(_, n)| n)
             .sum()
+    }
+
+    /// The faults injected into requests whose description matches `pattern`: the request,
+    /// which time it was seen, and the fault (a failing test's account of what happened).
+    pub fn faults_on(&self, pattern: &str) -> Vec<(String, u64, &'static str)> {
+        let rule = Rule::new(pattern, 1.0, Fault::SlowDown);
+        self.shared
+            .log
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(description, _, _)| rule.matches(description))
+            .cloned()
+            .collect()
     }
 
     /// Requests that repeated one seen before: the clients' retries (and re-deliveries).
@@ -227,6 +244,11 @@ fn decide(shared: &Shared, description: &str) -> Option<Fault> {
         .unwrap()
         .entry(fault.name())
         .or_insert(0) += 1;
+    shared
+        .log
+        .lock()
+        .unwrap()
+        .push((description.to_owned(), occurrence, fault.name()));
     Some(fault)
 }
 

@@ -7,9 +7,9 @@ use serde_json::Value;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    event_copier::init_tracing();
+    replicator_core::logging::init_tracing();
     // A bad configuration fails the cold start with a message naming the variable.
-    let config = event_copier::or_exit(Config::from_env());
+    let config = replicator_core::logging::or_exit(Config::from_env());
     let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
     let region = sdk.region().map(|r| r.to_string());
     let clients = Clients::new(&sdk, &config).await;
@@ -20,7 +20,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {
         // Stop starting parts this long before the invocation's deadline, so a large copy
         // keeps its upload for the retry instead of being cut off mid-request.
-        let deadline = replicator_core::copy::deadline_instant(event.context.deadline)
+        let deadline = replicator_core::clock::deadline_instant(event.context.deadline)
             .checked_sub(std::time::Duration::from_secs(10));
         let handler = handler.clone().with_deadline(deadline);
         async move { handler.handle(event.payload).await }

@@ -238,7 +238,12 @@ fn print_policies(config: &Config, sub: &ArgMatches, out: &mut dyn Write) -> i32
     let source_key = sub
         .get_one::<String>("source-kms-key-arn")
         .map(String::as_str);
-    let bundle = policies::bundle(config, &role, source_key, config.replicate_deletes);
+    let bundle = policies::bundle(
+        config,
+        &role,
+        source_key,
+        config.destination.replicate_deletes,
+    );
     if sub.get_flag("json") {
         let doc: serde_json::Map<String, serde_json::Value> = bundle
             .into_iter()
@@ -308,8 +313,8 @@ async fn copy(sdk: &SdkConfig, config: Config, sub: &ArgMatches, out: &mut dyn W
         let _ = writeln!(out, "--version-id goes with exactly one key");
         return EXIT_USAGE;
     }
-    let concurrency = config.copy_concurrency;
-    let bucket = config.source_bucket.clone();
+    let concurrency = config.transfer.copy_concurrency;
+    let bucket = config.source.bucket.clone();
     let replicator = Replicator::new(config.clone(), Clients::new(sdk, &config).await);
     let bar = progress(Some(keys.len() as u64));
     let started = Instant::now();

@@ -12,11 +12,12 @@ pub fn bundle(
     source_key_arn: Option<&str>,
     deletes: bool,
 ) -> Vec<(&'static str, Value)> {
-    let partition = partition_of(&config.destination_role_arn);
-    let src_bucket = format!("arn:{partition}:s3:::{}", config.source_bucket);
-    let dst_bucket = format!("arn:{partition}:s3:::{}", config.destination_bucket);
+    let partition = partition_of(&config.destination.role_arn);
+    let src_bucket = format!("arn:{partition}:s3:::{}", config.source.bucket);
+    let dst_bucket = format!("arn:{partition}:s3:::{}", config.destination.bucket);
     let region = config
-        .destination_kms_key_id
+        .destination
+        .kms_key_id
         .split(':')
         .nth(3)
         .unwrap_or("REGION")
@@ -24,10 +25,10 @@ pub fn bundle(
 
     let mut source_statements = vec![
         json!({"Sid": "ReadSourceObjects", "Effect": "Allow", "Action": SOURCE_OBJECT_ACTIONS,
-               "Resource": format!("{src_bucket}/{}*", config.key_prefix)}),
+               "Resource": format!("{src_bucket}/{}*", config.source.key_prefix)}),
         json!({"Sid": "ListSource", "Effect": "Allow", "Action": SOURCE_BUCKET_ACTIONS, "Resource": src_bucket}),
         json!({"Sid": "AssumeDestinationRole", "Effect": "Allow", "Action": "sts:AssumeRole",
-               "Resource": config.destination_role_arn}),
+               "Resource": config.destination.role_arn}),
     ];
     if let Some(key) = source_key_arn {
         source_statements.push(json!({
@@ -37,7 +38,7 @@ pub fn bundle(
     }
 
     let mut trust_condition = json!({});
-    if let Some(id) = &config.destination_external_id {
+    if let Some(id) = &config.destination.external_id {
         trust_condition = json!({"StringEquals": {"sts:ExternalId": id}});
     }
     let mut trust = json!({"Effect": "Allow", "Principal": {"AWS": function_role_arn}, "Action": "sts:AssumeRole"});
@@ -45,14 +46,14 @@ pub fn bundle(
         trust["Condition"] = trust_condition;
     }
 
-    let replicas = format!("{dst_bucket}/{}*", config.destination_prefix);
+    let replicas = format!("{dst_bucket}/{}*", config.destination.prefix);
     let mut destination_statements = vec![
         json!({"Sid": "WriteAndReadReplicas", "Effect": "Allow", "Action": DESTINATION_OBJECT_ACTIONS, "Resource": replicas}),
         json!({"Sid": "ListAndInspectBucket", "Effect": "Allow", "Action": DESTINATION_BUCKET_ACTIONS, "Resource": dst_bucket}),
         json!({"Sid": "RemoveDoctorProbes", "Effect": "Allow", "Action": DESTINATION_PROBE_ACTIONS,
-               "Resource": format!("{dst_bucket}/{}*", probe_prefix(&config.destination_prefix))}),
+               "Resource": format!("{dst_bucket}/{}*", probe_prefix(&config.destination.prefix))}),
         json!({"Sid": "RemoveUploadManifests", "Effect": "Allow", "Action": DESTINATION_STATE_ACTIONS,
-               "Resource": format!("{dst_bucket}/{}*", uploads_prefix(&config.destination_prefix))}),
+               "Resource": format!("{dst_bucket}/{}*", uploads_prefix(&config.destination.prefix))}),
     ];
     if deletes {
         destination_statements.push(json!({"Sid": "DeleteMarkersOnReplicas", "Effect": "Allow",
@@ -60,7 +61,7 @@ pub fn bundle(
     }
     destination_statements.push(
         json!({"Sid": "UseReplicaKey", "Effect": "Allow", "Action": DESTINATION_KEY_ACTIONS,
-        "Resource": config.destination_kms_key_id}),
+        "Resource": config.destination.kms_key_id}),
     );
 
     vec![
@@ -70,7 +71,7 @@ pub fn bundle(
         (
             "destination account: key policy statement for the replica key (only if the key policy does not enable IAM policies)",
             json!({"Sid": "S3FallbackReplicatorRole", "Effect": "Allow",
-                   "Principal": {"AWS": config.destination_role_arn}, "Action": DESTINATION_KEY_ACTIONS, "Resource": "*"}),
+                   "Principal": {"AWS": config.destination.role_arn}, "Action": DESTINATION_KEY_ACTIONS, "Resource": "*"}),
         ),
         (
             "destination account: bucket policy denying requests without TLS",

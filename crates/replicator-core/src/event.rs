@@ -1,22 +1,30 @@
 //! Decoding every event shape users wire up into [`ObjectRequest`]s: S3 notifications
 //! (direct, in SQS messages, in SNS envelopes in SQS messages), EventBridge `Object Created` /
-//! `Object Deleted`, and S3 Batch Operations tasks (schema 1.0 and 2.0).
+//! `Object Deleted`, and S3 Batch Operations tasks (schema 1.0 and 2.0) — one file per
+//! shape in `event/` — and [`encode`], the notification the sync's fan-out sends, which this
+//! module decodes again.
 //!
 //! A record that cannot be decoded is an error for that record alone; a record for a
 //! bucket other than SOURCE_BUCKET is refused before any request is made.
 
+mod batch;
+pub mod encode;
+mod eventbridge;
+mod s3;
+
 use aws_lambda_events::event::eventbridge::EventBridgeEvent;
-use aws_lambda_events::event::s3::batch_job::{S3BatchJobEvent, S3BatchJobTask};
+use aws_lambda_events::event::s3::batch_job::S3BatchJobEvent;
 use aws_lambda_events::event::s3::{S3Event, S3EventRecord};
 use aws_lambda_events::event::sns::SnsMessage;
 use aws_lambda_events::event::sqs::SqsEvent;
-use serde::Deserialize;
 use serde_json::Value;
 
 use crate::error::ReplicationError;
-use crate::key::{decode_event_key, validate_key};
-use crate::plan::normalize_version;
-use crate::request::{ChangeKind, ObjectRequest, SkipReason};
+use crate::outcome::SkipReason;
+use crate::request::ObjectRequest;
+pub use batch::decode_batch_task;
+pub use eventbridge::decode_eventbridge;
+pub use s3::{decode_s3_event, decode_s3_record};
 
 /// More records than this in one invocation is not something S3, SQS or Batch Operations
 /// sends; refuse it whole rather than work through it.
@@ -50,7 +58,7 @@ pub enum Payload {
     BatchOperations(S3BatchJobEvent),
 }
 
-fn invalid(msg: impl Into<String>) -> ReplicationError {
+pub(crate) fn invalid(msg: impl Into<String>) -> ReplicationError {
     ReplicationError::InvalidEvent(msg.into())
 }
 
@@ -118,98 +126,9 @@ fn unparsable_record(raw: &Value) -> S3EventRecord {
     r
 }
 
-const UNPARSABLE: &str = "\u{0}unparsable:";
+pub(crate) const UNPARSABLE: &str = "\u{0}unparsable:";
 
-/// Decodes every record of an S3 notification.
-pub fn decode_s3_event(event: &S3Event, scope: &Scope) -> Vec<Decoded> {
-    event
-        .records
-        .iter()
-        .map(|r| decode_s3_record(r, scope))
-        .collect()
-}
-
-/// Decodes one S3 notification record.
-pub fn decode_s3_record(record: &S3EventRecord, scope: &Scope) -> Decoded {
-    let name = record.event_name.as_deref().unwrap_or_default();
-    if let Some(raw) = name.strip_prefix(UNPARSABLE) {
-        return Err(invalid(format!(
-            "S3 record does not parse as an S3 event record: {raw}"
-        )));
-    }
-    match record.event_source.as_deref() {
-        Some("aws:s3") | None => {}
-        Some(other) => {
-            return Err(invalid(format!(
-                "record's eventSource is {other:?}, not aws:s3"
-            )))
-        }
-    }
-    let kind = match s3_event_kind(name)? {
-        Ok(kind) => kind,
-        Err(reason) => return Ok(Item::Ignored(reason)),
-    };
-    let bucket = record
-        .s3
-        .bucket
-        .name
-        .clone()
-        .ok_or_else(|| invalid("record has no s3.bucket.name"))?;
-    check_bucket(&bucket, scope)?;
-    if let (Some(region), Some(expected)) = (record.aws_region.as_deref(), scope.region.as_deref())
-    {
-        if region != expected {
-            return Err(invalid(format!(
-                "record for bucket {bucket} comes from region {region}, but this function serves {expected}"
-            )));
-        }
-    }
-    let encoded = record
-        .s3
-        .object
-        .key
-        .as_deref()
-        .ok_or_else(|| invalid("record has no s3.object.key"))?;
-    let key = decode_event_key(encoded)?;
-    Ok(Item::Object(ObjectRequest {
-        bucket,
-        key,
-        version_id: normalize_version(record.s3.object.version_id.as_deref()),
-        size: record.s3.object.size.and_then(|s| u64::try_from(s).ok()),
-        sequencer: record.s3.object.sequencer.clone(),
-        event_time_ms: Some(record.event_time.timestamp_millis()),
-        kind,
-        listed: None,
-    }))
-}
-
-/// Maps an S3 event name to what it asks for: a change to replicate, a known event that
-/// asks for nothing, or an error for a name S3 does not send.
-fn s3_event_kind(name: &str) -> Result<Result<ChangeKind, SkipReason>, ReplicationError> {
-    Ok(match name {
-        n if n.starts_with("ObjectCreated:") => Ok(ChangeKind::Created),
-        "ObjectRemoved:DeleteMarkerCreated" => Ok(ChangeKind::DeleteMarkerCreated),
-        "ObjectRemoved:Delete" => Ok(ChangeKind::VersionDeleted),
-        n if [
-            "ObjectRestore:",
-            "ObjectTagging:",
-            "ObjectAcl:",
-            "Replication:",
-            "LifecycleExpiration:",
-            "LifecycleTransition",
-            "IntelligentTiering",
-            "ReducedRedundancyLostObject",
-        ]
-        .iter()
-        .any(|p| n.starts_with(p)) =>
-        {
-            Err(SkipReason::EventNotReplicated)
-        }
-        other => return Err(invalid(format!("unknown S3 event name {other:?}"))),
-    })
-}
-
-fn check_bucket(bucket: &str, scope: &Scope) -> Result<(), ReplicationError> {
+pub(crate) fn check_bucket(bucket: &str, scope: &Scope) -> Result<(), ReplicationError> {
     if bucket == scope.source_bucket {
         Ok(())
     } else {
@@ -247,120 +166,10 @@ fn decode_notification(value: Value, scope: &Scope) -> Result<Vec<Decoded>, Repl
     }
 }
 
-#[derive(Debug, Deserialize)]
-struct EbDetail {
-    bucket: EbBucket,
-    object: EbObject,
-    #[serde(rename = "deletion-type")]
-    deletion_type: Option<String>,
-}
-
-#[derive(Debug, Deserialize)]
-struct EbBucket {
-    name: String,
-}
-
-#[derive(Debug, Deserialize)]
-struct EbObject {
-    key: String,
-    size: Option<u64>,
-    #[serde(rename = "version-id")]
-    version_id: Option<String>,
-    sequencer: Option<String>,
-}
-
-/// Decodes an EventBridge `Object Created` or `Object Deleted` event from `aws.s3`.
-///
-/// Unlike notifications, EventBridge carries the object key as it is, not URL-encoded
-/// (captured events show keys such as `raw/2023-08-08T14:03:40.zip` with a literal `:`, which
-/// a notification would send as `%3A`), so the key is only validated, never decoded.
-pub fn decode_eventbridge(event: &EventBridgeEvent<Value>, scope: &Scope) -> Decoded {
-    if event.source != "aws.s3" {
-        return Err(invalid(format!(
-            "EventBridge event source is {:?}, not aws.s3",
-            event.source
-        )));
-    }
-    let kind = match event.detail_type.as_str() {
-        "Object Created" => ChangeKind::Created,
-        "Object Deleted" => ChangeKind::DeleteMarkerCreated,
-        other => {
-            return Err(invalid(format!(
-                "EventBridge detail-type {other:?} is not Object Created or Object Deleted"
-            )))
-        }
-    };
-    let detail: EbDetail = serde_json::from_value(event.detail.clone())
-        .map_err(|e| invalid(format!("EventBridge S3 detail does not parse: {e}")))?;
-    check_bucket(&detail.bucket.name, scope)?;
-    if let (Some(region), Some(expected)) = (event.region.as_deref(), scope.region.as_deref()) {
-        if region != expected {
-            return Err(invalid(format!(
-                "event for bucket {} comes from region {region}, but this function serves {expected}",
-                detail.bucket.name
-            )));
-        }
-    }
-    let kind = match (kind, detail.deletion_type.as_deref()) {
-        (ChangeKind::DeleteMarkerCreated, Some("Permanently Deleted")) => {
-            ChangeKind::VersionDeleted
-        }
-        (kind, _) => kind,
-    };
-    Ok(Item::Object(ObjectRequest {
-        bucket: detail.bucket.name,
-        key: {
-            validate_key(&detail.object.key)?;
-            detail.object.key
-        },
-        version_id: normalize_version(detail.object.version_id.as_deref()),
-        size: detail.object.size,
-        sequencer: detail.object.sequencer,
-        event_time_ms: event.time.map(|t| t.timestamp_millis()),
-        kind,
-        listed: None,
-    }))
-}
-
-/// Decodes one S3 Batch Operations task. Schema 1.0 names the bucket by ARN
-/// (`s3BucketArn`), 2.0 by name (`s3Bucket`). Keys are URL-encoded in both.
-pub fn decode_batch_task(task: &S3BatchJobTask, scope: &Scope) -> Decoded {
-    let bucket = match (
-        &task.s3_bucket_arn,
-        task.other.get("s3Bucket").and_then(Value::as_str),
-    ) {
-        (Some(arn), _) => arn
-            .strip_prefix("arn:aws:s3:::")
-            .or_else(|| arn.strip_prefix("arn:aws-cn:s3:::"))
-            .or_else(|| arn.strip_prefix("arn:aws-us-gov:s3:::"))
-            .filter(|b| !b.is_empty() && !b.contains(['/', ':']))
-            .ok_or_else(|| invalid(format!("task's s3BucketArn {arn:?} is not a bucket ARN")))?
-            .to_owned(),
-        (None, Some(name)) => name.to_owned(),
-        (None, None) => return Err(invalid("task has neither s3BucketArn nor s3Bucket")),
-    };
-    check_bucket(&bucket, scope)?;
-    let encoded = task
-        .s3_key
-        .as_deref()
-        .ok_or_else(|| invalid("task has no s3Key"))?;
-    let key = decode_event_key(encoded)?;
-    validate_key(&key)?;
-    Ok(Item::Object(ObjectRequest {
-        bucket,
-        key,
-        version_id: normalize_version(task.s3_version_id.as_deref()),
-        size: None,
-        sequencer: None,
-        event_time_ms: None,
-        kind: ChangeKind::Created,
-        listed: None,
-    }))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::request::ChangeKind;
     use serde_json::json;
 
     fn scope() -> Scope {

@@ -3,9 +3,26 @@
 //! One S3 object goes through it like this:
 //!
 //! ```text
-//! Lambda event ──event::decode──▶ ObjectRequest ──Replicator::replicate──▶ Outcome
-//!                                   (plan::decide is pure; copy/multipart carry it out)
+//!  Lambda event ──event::decode──▶ ObjectRequest            (request.rs)
+//!                                      │
+//!                        replicate::Replicator::replicate
+//!                                      │
+//!        facts: HEAD replica, read source, source order       (replicate/facts.rs → facts.rs)
+//!                                      │
+//!        plan::decide — write or not? (pure)                  (plan.rs)
+//!        plan::transfer::choose — PUT, CopyObject, parts (pure) (plan/transfer.rs)
+//!                                      │
+//!        execute: PUT │ CopyObject │ multipart (parts)        (replicate/{execute,multipart,parts}.rs)
+//!                                      │
+//!                                   Outcome                   (outcome.rs)
+//!
+//!  underneath: s3 (the S3 seam: one function per operation, errors classified once),
+//!              state (JSON under the reserved prefix: upload manifests, sync checkpoints),
+//!              budget (bytes held in memory), clock (deadlines), config, error
 //! ```
+//!
+//! The scheduled sync ([`sync`]) merge-joins the two listings and feeds the same
+//! [`Replicator`]; its fan-out sends notifications that [`event`] decodes again.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
@@ -14,7 +31,7 @@
 //! let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
 //! let replicator = Replicator::new(config.clone(), Clients::new(&sdk, &config).await);
 //! let outcome = replicator
-//!     .replicate(&ObjectRequest::created(config.source_bucket.clone(), "reports/2024.csv"))
+//!     .replicate(&ObjectRequest::created(config.source.bucket.clone(), "reports/2024.csv"))
 //!     .await?;
 //! println!("{outcome:?}");
 //! # Ok(()) }
@@ -22,24 +39,29 @@
 //!
 //! The crate has no Lambda runtime dependency: a CLI or a test drives it directly.
 
-pub mod clients;
+pub mod budget;
+pub mod clock;
 pub mod config;
-pub mod copy;
 pub mod error;
 pub mod event;
-#[doc(hidden)]
+pub mod facts;
+#[cfg(feature = "fuzzing")]
 pub mod fuzz;
 pub mod key;
+pub mod logging;
 pub mod metrics;
-mod multipart;
+pub mod outcome;
 pub mod permissions;
 pub mod plan;
+pub mod replicate;
 pub mod request;
+pub mod s3;
 pub mod state;
 pub mod sync;
 
-pub use clients::Clients;
 pub use config::{Config, ConfigError};
-pub use copy::Replicator;
 pub use error::ReplicationError;
-pub use request::{ChangeKind, Listed, Method, ObjectRequest, Outcome, SkipReason};
+pub use outcome::{Method, Outcome, SkipReason};
+pub use replicate::Replicator;
+pub use request::{ChangeKind, Listed, ObjectRequest};
+pub use s3::clients::Clients;

@@ -3,7 +3,7 @@
 
 use serde_json::{json, Map, Value};
 
-use crate::request::Outcome;
+use crate::outcome::Outcome;
 
 pub const NAMESPACE: &str = "S3FallbackReplicator";
 
@@ -89,7 +89,7 @@ pub fn emit(document: &Value) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::request::{Method, SkipReason};
+    use crate::outcome::{Method, SkipReason};
 
     #[test]
     fn emf_declares_every_metric_it_carries() {

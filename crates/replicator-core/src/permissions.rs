@@ -65,6 +65,6 @@ pub const DESTINATION_KEY_ACTIONS: &[&str] = &[
 pub fn probe_prefix(destination_prefix: &str) -> String {
     format!(
         "{destination_prefix}{}doctor/",
-        crate::sync::checkpoint::RESERVED_PREFIX
+        crate::state::RESERVED_PREFIX
     )
 }

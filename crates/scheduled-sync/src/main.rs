@@ -11,10 +11,10 @@ use serde_json::Value;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    event_copier::init_tracing();
+    replicator_core::logging::init_tracing();
     // A bad configuration fails the cold start with a message naming the variable.
-    let config = event_copier::or_exit(Config::from_env());
-    let sync_config = event_copier::or_exit(SyncConfig::from_env());
+    let config = replicator_core::logging::or_exit(Config::from_env());
+    let sync_config = replicator_core::logging::or_exit(SyncConfig::from_env());
     let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
     let region = sdk.region().map(|r| r.to_string());
     let clients = Clients::new(&sdk, &config).await;

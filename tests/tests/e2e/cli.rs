@@ -141,9 +141,7 @@ async fn doctor_names_a_key_pending_deletion() {
 #[tokio::test]
 async fn doctor_names_a_missing_destination_bucket() {
     let mut world = World::new().await;
-    world
-        .overrides
-        .insert("DESTINATION_BUCKET", "no-such-replica-bucket".into());
+    world.set("DESTINATION_BUCKET", "no-such-replica-bucket");
     let (code, doc) = doctor_json(&world).await;
     assert_eq!(code, 1);
     let c = check(&doc, "destination bucket owned by the expected account");
@@ -165,17 +163,7 @@ async fn doctor_names_a_missing_destination_bucket() {
 async fn doctor_names_a_source_without_versioning() {
     let world = World::new().await;
     let bucket = format!("{}-unversioned", world.source_bucket);
-    world
-        .src
-        .create_bucket()
-        .bucket(&bucket)
-        .send()
-        .await
-        .unwrap();
-    let world = World {
-        source_bucket: bucket.clone(),
-        ..world
-    };
+    let world = world.with_source_bucket(bucket.clone()).await;
     let (code, doc) = doctor_json(&world).await;
     assert_eq!(code, 1);
     let c = check(&doc, "source bucket versioning");
@@ -191,9 +179,7 @@ async fn doctor_names_a_source_without_versioning() {
 #[tokio::test]
 async fn doctor_names_the_wrong_destination_account() {
     let mut world = World::new().await;
-    world
-        .overrides
-        .insert("DESTINATION_ACCOUNT_ID", "999999999999".into());
+    world.set("DESTINATION_ACCOUNT_ID", "999999999999");
     let (code, doc) = doctor_json(&world).await;
     assert_eq!(code, 1);
     let c = check(&doc, "destination bucket owned by the expected account");
@@ -210,8 +196,7 @@ async fn usage_errors_exit_2() {
     let world = World::new().await;
     assert_eq!(cli(&world, &["frobnicate"]).await.0, 2);
     let mut bad = World::new().await;
-    bad.overrides
-        .insert("DESTINATION_KMS_KEY_ID", "not-an-arn".into());
+    bad.set("DESTINATION_KMS_KEY_ID", "not-an-arn");
     let (code, out) = cli(&bad, &["doctor"]).await;
     assert_eq!(code, 2);
     assert!(out.contains("DESTINATION_KMS_KEY_ID"), "{out}");
@@ -268,7 +253,7 @@ fn template_role_actions(path: &str, role: &str) -> BTreeSet<String> {
 async fn policies_grant_exactly_what_the_engine_uses_and_match_the_templates() {
     use replicator_core::permissions::*;
     let mut world = World::new().await;
-    world.overrides.insert("REPLICATE_DELETES", "true".into());
+    world.set("REPLICATE_DELETES", "true");
     let (code, out) = cli(
         &world,
         &[
@@ -392,9 +377,7 @@ async fn copy_and_sync_from_the_command_line() {
     }
     // A failing copy exits non-zero.
     let mut broken = World::new().await;
-    broken
-        .overrides
-        .insert("DESTINATION_ACCOUNT_ID", "999999999999".into());
+    broken.set("DESTINATION_ACCOUNT_ID", "999999999999");
     broken.put("k", b"v".to_vec()).await;
     let (code, out) = cli(&broken, &["copy", "k"]).await;
     assert_eq!(code, 1, "{out}");

@@ -293,13 +293,9 @@ async fn a_vanished_source_is_skipped_not_failed() {
 #[tokio::test]
 async fn prefixes_scope_and_place_replicas() {
     let mut world = World::new().await;
-    world.overrides.insert("KEY_PREFIX", "in/".into());
-    world
-        .overrides
-        .insert("DESTINATION_PREFIX", "replica/".into());
-    world
-        .overrides
-        .insert("DESTINATION_STORAGE_CLASS", "STANDARD_IA".into());
+    world.set("KEY_PREFIX", "in/");
+    world.set("DESTINATION_PREFIX", "replica/");
+    world.set("DESTINATION_STORAGE_CLASS", "STANDARD_IA");
     let handler = world.handler().await;
     let v_in = world.put("in/a", b"a".to_vec()).await;
     let v_out = world.put("out/b", b"b".to_vec()).await;

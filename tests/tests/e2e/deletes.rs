@@ -29,7 +29,7 @@ async fn delete_source(world: &World, key: &str) -> String {
 #[tokio::test]
 async fn delete_markers_are_replicated_when_enabled() {
     let mut world = World::new().await;
-    world.overrides.insert("REPLICATE_DELETES", "true".into());
+    world.set("REPLICATE_DELETES", "true");
     let handler = world.handler().await;
     let v = world.put("to delete.txt", b"bye".to_vec()).await;
     handler
@@ -68,16 +68,8 @@ async fn delete_markers_are_ignored_by_default() {
 #[tokio::test]
 async fn objects_not_written_by_the_replicator_are_never_deleted() {
     let mut world = World::new().await;
-    world.overrides.insert("REPLICATE_DELETES", "true".into());
-    world
-        .dst
-        .put_object()
-        .bucket(&world.destination_bucket)
-        .key("theirs")
-        .body(b"not ours".to_vec().into())
-        .send()
-        .await
-        .unwrap();
+    world.set("REPLICATE_DELETES", "true");
+    world.put_foreign("theirs", b"not ours").await;
     world.put("theirs", b"src".to_vec()).await;
     let marker = delete_source(&world, "theirs").await;
     let out = world
@@ -96,7 +88,7 @@ async fn objects_not_written_by_the_replicator_are_never_deleted() {
 #[tokio::test]
 async fn a_stale_delete_does_not_remove_a_recreated_object() {
     let mut world = World::new().await;
-    world.overrides.insert("REPLICATE_DELETES", "true".into());
+    world.set("REPLICATE_DELETES", "true");
     let handler = world.handler().await;
     world.put("phoenix", b"1".to_vec()).await;
     let marker = delete_source(&world, "phoenix").await;
@@ -116,7 +108,7 @@ async fn a_stale_delete_does_not_remove_a_recreated_object() {
 #[tokio::test]
 async fn permanent_version_deletes_are_never_replicated() {
     let mut world = World::new().await;
-    world.overrides.insert("REPLICATE_DELETES", "true".into());
+    world.set("REPLICATE_DELETES", "true");
     let handler = world.handler().await;
     let v = world.put("perm", b"p".to_vec()).await;
     handler

@@ -1,17 +1,17 @@
 //! Multipart copies stopped at a deadline: the upload is kept and the next attempt sends only
 //! the missing parts; an upload whose source changed meanwhile is aborted, not completed.
 
-use replicator_core::copy::Stop;
+use replicator_core::clock::Stop;
 use replicator_core::{ObjectRequest, Outcome, ReplicationError};
 use replicator_tests::{bytes, World};
 
 const MIB: usize = 1024 * 1024;
 
 fn small_parts(world: &mut World) {
-    // 5 MiB parts, one at a time: a 27 MiB object is 6 parts.
-    world.overrides.insert("PART_SIZE", "5MiB".into());
-    world.overrides.insert("MULTIPART_THRESHOLD", "5MiB".into());
-    world.overrides.insert("MAX_IN_FLIGHT_BYTES", "5MiB".into());
+    // 5 MiB parts: a 27 MiB object is 6 parts.
+    world.set("PART_SIZE", "5MiB");
+    world.set("MULTIPART_THRESHOLD", "5MiB");
+    world.set("MAX_IN_FLIGHT_BYTES", "5MiB");
 }
 
 async fn manifests(world: &World) -> usize {
@@ -84,9 +84,7 @@ async fn parts_in_flight_at_the_deadline_finish_and_are_not_sent_again() {
     let mut world = World::new().await;
     small_parts(&mut world);
     // Three parts in flight at once.
-    world
-        .overrides
-        .insert("MAX_IN_FLIGHT_BYTES", "15MiB".into());
+    world.set("MAX_IN_FLIGHT_BYTES", "15MiB");
     let body = bytes(27 * MIB, 15);
     let version = world.put("big/in-flight.bin", body.clone()).await;
     let replicator = world.replicator().await;
@@ -139,7 +137,7 @@ async fn the_sync_aborts_uploads_another_copy_made_useless_and_keeps_resumable_o
     assert_eq!(world.open_uploads().await, 2);
     // Another copier finishes the first object its own way (one CopyObject inside S3), so
     // the kept upload can never be of use.
-    world.overrides.insert("SERVER_SIDE_COPY", "auto".into());
+    world.set("SERVER_SIDE_COPY", "auto");
     let other = world.replicator().await;
     let outcome = other.replicate(&requests[0]).await.unwrap();
     assert!(
@@ -318,8 +316,9 @@ async fn destination_credentials_expiring_mid_copy_are_refreshed() {
         "{refused:?}"
     );
 
-    // 6 parts, one at a time, each upload held 3 s by the proxy: about 18 s, past a 14 s
-    // session (the SDK refreshes 10 s before expiry).
+    // 6 parts, five in flight (a 5 MiB budget streams five at once), each upload held 8 s
+    // by the proxy: two rounds, about 16 s, past a 14 s session (the SDK refreshes 10 s
+    // before expiry).
     let body = bytes(27 * MIB, 77);
     world.put("long/copy.bin", body.clone()).await;
     let proxy = FaultProxy::start(
@@ -327,14 +326,14 @@ async fn destination_credentials_expiring_mid_copy_are_refreshed() {
         vec![Rule::new(
             "partNumber=",
             1.0,
-            Fault::Latency(Duration::from_secs(3)),
+            Fault::Latency(Duration::from_secs(8)),
         )],
         1,
     )
     .await;
     let sdk = source_sdk(&proxy.endpoint()).await;
     let mut config = world.config();
-    config.destination_session_length = Some(Duration::from_secs(14));
+    config.destination.session_length = Some(Duration::from_secs(14));
     let before = captured_requests(&endpoint)
         .iter()
         .filter(|r| r["action"] == "AssumeRole")

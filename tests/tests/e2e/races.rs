@@ -25,8 +25,8 @@ async fn replica_source_version(world: &World, key: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_copiers_of_different_versions_end_at_the_newest() {
     let mut world = World::new().await;
-    world.overrides.insert("PART_SIZE", "5MiB".into());
-    world.overrides.insert("MULTIPART_THRESHOLD", "5MiB".into());
+    world.set("PART_SIZE", "5MiB");
+    world.set("MULTIPART_THRESHOLD", "5MiB");
     let copiers = [
         world.handler().await,
         world.handler().await,

@@ -8,9 +8,7 @@ use crate::common::s3_event;
 #[tokio::test]
 async fn a_destination_owned_by_another_account_is_never_written() {
     let mut world = World::new().await;
-    world
-        .overrides
-        .insert("DESTINATION_ACCOUNT_ID", "999999999999".into());
+    world.set("DESTINATION_ACCOUNT_ID", "999999999999");
     let version = world.put("owned", b"data".to_vec()).await;
     let err = world
         .handler()
@@ -40,9 +38,7 @@ async fn a_destination_owned_by_another_account_is_never_written() {
 #[tokio::test]
 async fn a_source_owned_by_another_account_is_refused() {
     let mut world = World::new().await;
-    world
-        .overrides
-        .insert("SOURCE_ACCOUNT_ID", "999999999999".into());
+    world.set("SOURCE_ACCOUNT_ID", "999999999999");
     let version = world.put("src-owned", b"data".to_vec()).await;
     let err = world
         .handler()
@@ -56,9 +52,7 @@ async fn a_source_owned_by_another_account_is_refused() {
     assert!(world.replica_bytes("src-owned").await.is_none());
 
     // With the right owner it works.
-    world
-        .overrides
-        .insert("SOURCE_ACCOUNT_ID", SOURCE_ACCOUNT.into());
+    world.set("SOURCE_ACCOUNT_ID", SOURCE_ACCOUNT);
     let out = world
         .handler()
         .await
@@ -71,9 +65,7 @@ async fn a_source_owned_by_another_account_is_refused() {
 #[tokio::test]
 async fn a_missing_destination_bucket_is_a_permanent_error_naming_it() {
     let mut world = World::new().await;
-    world
-        .overrides
-        .insert("DESTINATION_BUCKET", "no-such-destination-bucket".into());
+    world.set("DESTINATION_BUCKET", "no-such-destination-bucket");
     let version = world.put("k", b"data".to_vec()).await;
     let err = world
         .handler()
@@ -135,11 +127,9 @@ async fn every_request_on_the_wire_names_the_expected_owner_and_external_id() {
             .await
             .unwrap();
     }
-    world.overrides.insert("SERVER_SIDE_COPY", "auto".into());
+    world.set("SERVER_SIDE_COPY", "auto");
     // The big object part by part (UploadPartCopy), not in one CopyObject.
-    world
-        .overrides
-        .insert("SERVER_SIDE_SINGLE_COPY_MAX", "5MiB".into());
+    world.set("SERVER_SIDE_SINGLE_COPY_MAX", "5MiB");
     let server_side = world.handler().await;
     for (key, version, size) in [
         ("wire/server side é.txt", &ss_v, 2000),
@@ -293,7 +283,7 @@ fn logs_at_every_level_hold_no_credentials_tokens_or_signatures() {
     let mut logs = String::new();
     for json in [false, true] {
         let out = Captured::default();
-        let subscriber = event_copier::subscriber("trace", json, out.clone());
+        let subscriber = replicator_core::logging::subscriber("trace", json, out.clone());
         let guard = tracing::subscriber::set_default(subscriber);
         // A current-thread runtime: every task runs on this thread, under this subscriber.
         let runtime = tokio::runtime::Builder::new_current_thread()
@@ -302,8 +292,8 @@ fn logs_at_every_level_hold_no_credentials_tokens_or_signatures() {
             .unwrap();
         runtime.block_on(async {
             let mut world = World::on(&endpoint).await;
-            world.overrides.insert("PART_SIZE", "5MiB".into());
-            world.overrides.insert("MULTIPART_THRESHOLD", "5MiB".into());
+            world.set("PART_SIZE", "5MiB");
+            world.set("MULTIPART_THRESHOLD", "5MiB");
             let handler = world.handler().await;
             for (key, size) in [("logs/small", 100), ("logs/big", 6 * 1024 * 1024)] {
                 let v = world.put(key, bytes(size, 1)).await;
@@ -321,9 +311,7 @@ fn logs_at_every_level_hold_no_credentials_tokens_or_signatures() {
                 ))
                 .await
                 .ok();
-            world
-                .overrides
-                .insert("DESTINATION_ACCOUNT_ID", "999999999999".into());
+            world.set("DESTINATION_ACCOUNT_ID", "999999999999");
             let v = world.put("logs/denied", bytes(10, 2)).await;
             let denied = world.handler().await;
             assert!(denied

@@ -8,7 +8,7 @@ use replicator_core::{Method, ObjectRequest, Outcome};
 use replicator_tests::{bytes, captured_requests, World};
 
 fn server_side(world: &mut World) {
-    world.overrides.insert("SERVER_SIDE_COPY", "auto".into());
+    world.set("SERVER_SIDE_COPY", "auto");
 }
 
 fn method(outcome: &Outcome) -> Method {
@@ -138,7 +138,7 @@ async fn a_large_object_takes_one_copy_object_when_the_time_left_allows() {
 async fn a_large_object_goes_part_by_part_when_one_copy_might_outlast_the_deadline() {
     let mut world = World::new().await;
     server_side(&mut world);
-    world.overrides.insert("PART_SIZE", "5MiB".into());
+    world.set("PART_SIZE", "5MiB");
     let body = bytes(40 * 1024 * 1024, 52);
     let key = "big deadline/part by part.bin";
     let version = world.put(key, body.clone()).await;
@@ -171,9 +171,7 @@ async fn large_objects_are_copied_part_by_part_inside_s3() {
     let mut world = World::new().await;
     server_side(&mut world);
     // Above SERVER_SIDE_SINGLE_COPY_MAX: part by part whatever the time left.
-    world
-        .overrides
-        .insert("SERVER_SIDE_SINGLE_COPY_MAX", "16MiB".into());
+    world.set("SERVER_SIDE_SINGLE_COPY_MAX", "16MiB");
     let body = bytes(17 * 1024 * 1024 + 5, 50);
     let key = "big server side/ü+1.bin";
     let version = world
@@ -202,17 +200,7 @@ async fn a_denied_server_side_copy_falls_back_to_streaming_and_remembers() {
     let mut world = World::new().await;
     server_side(&mut world);
     let bucket = format!("nocopy-{}", &world.source_bucket[4..]);
-    world
-        .src
-        .create_bucket()
-        .bucket(&bucket)
-        .send()
-        .await
-        .unwrap();
-    let world = World {
-        source_bucket: bucket,
-        ..world
-    };
+    let world = world.with_source_bucket(bucket.clone()).await;
     let replicator = world.replicator().await;
     for (i, size) in [100usize, 17 * 1024 * 1024].iter().enumerate() {
         let key = format!("fallback/{i}");

@@ -21,7 +21,7 @@ use futures::StreamExt;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
-use replicator_core::copy::Stop;
+use replicator_core::clock::Stop;
 use replicator_core::{Clients, Replicator};
 use replicator_tests::faults::{Fault, FaultProxy, Rule};
 use replicator_tests::{bytes, sha256, World, REGION};
@@ -81,9 +81,9 @@ async fn soak_with_faults_loses_corrupts_and_duplicates_nothing() {
     // Its own emulator: moto's memory grows with what a soak writes, and is freed with it.
     let emulator = replicator_tests::start_emulator();
     let mut world = World::on(&emulator.endpoint()).await;
-    world.overrides.insert("PART_SIZE", "5MiB".into());
-    world.overrides.insert("MULTIPART_THRESHOLD", "8MiB".into());
-    world.overrides.insert("SYNC_CONCURRENCY", "32".into());
+    world.set("PART_SIZE", "5MiB");
+    world.set("MULTIPART_THRESHOLD", "8MiB");
+    world.set("SYNC_CONCURRENCY", "32");
     let mut rng = StdRng::seed_from_u64(seed);
 
     // The source: every object once, one in ten rewritten.
@@ -363,5 +363,13 @@ async fn soak_with_faults_loses_corrupts_and_duplicates_nothing() {
         wrong_key.is_empty(),
         "wrong KMS key (seed {seed}): {wrong_key:?}"
     );
+    if open_uploads > 0 {
+        for (key, upload_id) in world.open_upload_list().await {
+            eprintln!("open upload {upload_id} of {key}; faults on its requests:");
+            for (request, occurrence, fault) in proxy.faults_on(&key) {
+                eprintln!("  {fault} on {request} (seen {occurrence} times)");
+            }
+        }
+    }
     assert_eq!(open_uploads, 0, "multipart uploads left open (seed {seed})");
 }

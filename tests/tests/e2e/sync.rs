@@ -85,14 +85,8 @@ async fn a_bucket_of_500_objects_converges_and_a_second_run_copies_nothing() {
     // 30 destination-only objects.
     for i in 0..30 {
         world
-            .dst
-            .put_object()
-            .bucket(&world.destination_bucket)
-            .key(format!("data/only-in-destination-{i}"))
-            .body(b"x".to_vec().into())
-            .send()
-            .await
-            .unwrap();
+            .put_foreign(&format!("data/only-in-destination-{i}"), b"x")
+            .await;
     }
 
     let syncer = world.syncer().await;
@@ -137,10 +131,8 @@ async fn a_bucket_of_500_objects_converges_and_a_second_run_copies_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_short_deadline_stops_early_and_later_runs_finish_the_pass() {
     let mut world = World::new().await;
-    world
-        .overrides
-        .insert("SYNC_TIME_MARGIN_SECONDS", "1".into());
-    world.overrides.insert("SYNC_CONCURRENCY", "4".into());
+    world.set("SYNC_TIME_MARGIN_SECONDS", "1");
+    world.set("SYNC_CONCURRENCY", "4");
     let objects: BTreeMap<String, Vec<u8>> = (0..300u64)
         .map(|i| (format!("k/{i:05}"), bytes(2000, i)))
         .collect();
@@ -204,15 +196,7 @@ async fn a_dry_run_writes_nothing() {
         .map(|i| (format!("d/{i:03}"), bytes(10, i)))
         .collect();
     put_many(&world, &objects).await;
-    world
-        .dst
-        .put_object()
-        .bucket(&world.destination_bucket)
-        .key("d/orphan")
-        .body(b"o".to_vec().into())
-        .send()
-        .await
-        .unwrap();
+    world.put_foreign("d/orphan", b"o").await;
     let before = world.all_destination_versions().await;
     let syncer = world.syncer().await;
     let report = run(&syncer, world.fixture("schedule-dry-run.json"), None).await;
@@ -301,7 +285,7 @@ async fn fan_out_through_sqs_converges_via_the_event_copier() {
 #[tokio::test]
 async fn sync_delete_removes_only_orphaned_replicas_and_respects_the_limit() {
     let mut world = World::new().await;
-    world.overrides.insert("SYNC_DELETE", "true".into());
+    world.set("SYNC_DELETE", "true");
     let replicator = world.replicator().await;
     // Two replicas whose sources were deleted, and one foreign object.
     for key in ["del/a", "del/b"] {
@@ -323,18 +307,10 @@ async fn sync_delete_removes_only_orphaned_replicas_and_respects_the_limit() {
             .unwrap();
     }
     world.put("del/keep", b"k".to_vec()).await;
-    world
-        .dst
-        .put_object()
-        .bucket(&world.destination_bucket)
-        .key("del/foreign")
-        .body(b"f".to_vec().into())
-        .send()
-        .await
-        .unwrap();
+    world.put_foreign("del/foreign", b"f").await;
 
     // Three destination-only objects, limit 2: the whole delete phase is refused.
-    world.overrides.insert("SYNC_MAX_DELETES", "2".into());
+    world.set("SYNC_MAX_DELETES", "2");
     let refused = run(&world.syncer().await, scheduled(), None).await;
     assert_eq!(refused.destination_only, 3);
     assert_eq!(refused.deleted, 0);
@@ -345,7 +321,7 @@ async fn sync_delete_removes_only_orphaned_replicas_and_respects_the_limit() {
     );
     assert!(world.replica_bytes("del/a").await.is_some());
 
-    world.overrides.insert("SYNC_MAX_DELETES", "3".into());
+    world.set("SYNC_MAX_DELETES", "3");
     let done = run(&world.syncer().await, scheduled(), None).await;
     assert_eq!(done.deleted, 2, "{done:?}");
     assert!(world.replica_bytes("del/a").await.is_none());
@@ -362,7 +338,7 @@ async fn sync_delete_removes_only_orphaned_replicas_and_respects_the_limit() {
 #[tokio::test]
 async fn an_empty_source_never_wipes_the_destination() {
     let mut world = World::new().await;
-    world.overrides.insert("SYNC_DELETE", "true".into());
+    world.set("SYNC_DELETE", "true");
     let replicator = world.replicator().await;
     world.put("e/a", b"x".to_vec()).await;
     replicator
@@ -421,7 +397,7 @@ async fn overlapping_runs_do_not_work_the_same_keys() {
 #[tokio::test]
 async fn a_prefix_outside_key_prefix_is_refused() {
     let mut world = World::new().await;
-    world.overrides.insert("KEY_PREFIX", "in/".into());
+    world.set("KEY_PREFIX", "in/");
     let err = scheduled_sync::handle(
         &world.syncer().await,
         json!({"prefix": "out/"}),

@@ -8,17 +8,7 @@ async fn unversioned_world() -> World {
     let world = World::new().await;
     // A fresh bucket with versioning never enabled.
     let bucket = format!("{}-plain", world.source_bucket);
-    world
-        .src
-        .create_bucket()
-        .bucket(&bucket)
-        .send()
-        .await
-        .unwrap();
-    World {
-        source_bucket: bucket,
-        ..world
-    }
+    world.with_source_bucket(bucket).await
 }
 
 async fn put_plain(world: &World, key: &str, body: &[u8]) {

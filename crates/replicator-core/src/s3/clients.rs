@@ -52,19 +52,20 @@ impl Clients {
     /// the function's credentials). The destination credentials come from an
     /// [`AssumeRoleProvider`]; the client's identity cache refreshes them before expiry.
     pub async fn new(sdk: &SdkConfig, config: &Config) -> Self {
-        let destination_region = config
-            .destination_region
+        let dest = &config.destination;
+        let destination_region = dest
+            .region
             .clone()
             .map(Region::new)
             .or_else(|| sdk.region().cloned());
 
-        let mut role = AssumeRoleProvider::builder(config.destination_role_arn.clone())
-            .session_name(config.role_session_name.clone())
+        let mut role = AssumeRoleProvider::builder(dest.role_arn.clone())
+            .session_name(config.runtime.role_session_name.clone())
             .configure(sdk);
-        if let Some(id) = &config.destination_external_id {
+        if let Some(id) = &dest.external_id {
             role = role.external_id(id.clone());
         }
-        if let Some(length) = config.destination_session_length {
+        if let Some(length) = dest.session_length {
             role = role.session_length(length);
         }
         if let Some(region) = sdk.region() {
@@ -73,9 +74,9 @@ impl Clients {
         }
         let role = role.build().await;
 
-        let mut source =
-            aws_sdk_s3::config::Builder::from(sdk).force_path_style(config.force_path_style);
-        if let Some(owner) = &config.source_account_id {
+        let mut source = aws_sdk_s3::config::Builder::from(sdk)
+            .force_path_style(config.runtime.force_path_style);
+        if let Some(owner) = &config.source.account_id {
             source = source.interceptor(ExpectedBucketOwner(owner.clone()));
         }
 
@@ -87,8 +88,8 @@ impl Clients {
         }
         let destination_sdk = destination_sdk.build();
         let destination = aws_sdk_s3::config::Builder::from(&destination_sdk)
-            .force_path_style(config.force_path_style)
-            .interceptor(ExpectedBucketOwner(config.destination_account_id.clone()));
+            .force_path_style(config.runtime.force_path_style)
+            .interceptor(ExpectedBucketOwner(dest.account_id.clone()));
 
         Self {
             source: aws_sdk_s3::Client::from_conf(source.build()),

@@ -21,7 +21,7 @@ fn inputs(dir: &Path) -> Vec<(String, Vec<u8>)> {
 
 #[test]
 fn fuzz_findings_and_hostile_events_keep_their_invariants() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/corpus");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus");
     let hostile = inputs(&root.join("hostile"));
     assert!(hostile.len() >= 30, "{} hostile events", hostile.len());
     for (name, data) in hostile

@@ -1,6 +1,6 @@
-//! Where a pass stands, kept as a small JSON object in the destination bucket under the
-//! reserved prefix `{DESTINATION_PREFIX}.s3-fallback-replicator/sync/` (which sync never
-//! lists as a replica and the copier refuses to write over).
+//! Where a sync pass stands, kept as a small JSON object under the reserved prefix
+//! `{DESTINATION_PREFIX}.s3-fallback-replicator/sync/` (which sync never lists as a replica
+//! and the copier refuses to write over).
 //!
 //! Every write is conditional on the ETag read before it, and a run holds a lease (owner,
 //! expiry) while it works: an overlapping invocation sees the lease and stops at once, so
@@ -8,10 +8,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::copy::Replicator;
+use super::StateStore;
 use crate::error::ReplicationError;
-use crate::state::Precondition;
-pub use crate::state::RESERVED_PREFIX;
+use crate::s3::Condition;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Checkpoint {
@@ -32,15 +31,15 @@ pub struct Lease {
     pub expires_ms: i64,
 }
 
-/// The checkpoint object's key for a sync over `prefix`.
-pub fn checkpoint_key(destination_prefix: &str, prefix: &str) -> String {
+/// The checkpoint object's key, below the reserved prefix, for a sync over `prefix`.
+pub fn checkpoint_name(prefix: &str) -> String {
     use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
     let name = if prefix.is_empty() {
         "all".to_owned()
     } else {
         format!("prefix-{}", utf8_percent_encode(prefix, NON_ALPHANUMERIC))
     };
-    format!("{destination_prefix}{RESERVED_PREFIX}sync/{name}.json")
+    format!("sync/{name}.json")
 }
 
 /// The stored checkpoint and the ETag to make the next write conditional on.
@@ -57,14 +56,29 @@ pub enum Acquired {
     Busy(Lease),
 }
 
-impl Replicator {
-    pub(crate) async fn read_checkpoint(&self, key: &str) -> Result<Stored, ReplicationError> {
+/// The checkpoints, over the state store.
+#[derive(Debug, Clone)]
+pub struct Checkpoints {
+    store: StateStore,
+}
+
+impl Checkpoints {
+    pub fn new(store: StateStore) -> Self {
+        Self { store }
+    }
+
+    /// The checkpoint object's key for a sync over `prefix`.
+    pub fn key_for(&self, prefix: &str) -> String {
+        format!("{}{}", self.store.root(), checkpoint_name(prefix))
+    }
+
+    pub async fn read(&self, key: &str) -> Result<Stored, ReplicationError> {
         // An unreadable checkpoint (hand-edited, older format) starts a new pass rather than
         // blocking sync forever; the next write stays conditional on its ETag.
-        match self.read_state::<serde_json::Value>(key).await? {
-            Some((value, etag)) => Ok(Stored {
-                checkpoint: serde_json::from_value(value).unwrap_or_default(),
-                etag,
+        match self.store.read::<serde_json::Value>(key).await? {
+            Some(stored) => Ok(Stored {
+                checkpoint: serde_json::from_value(stored.value).unwrap_or_default(),
+                etag: Some(stored.etag),
             }),
             None => Ok(Stored {
                 checkpoint: Checkpoint::default(),
@@ -75,24 +89,24 @@ impl Replicator {
 
     /// Writes the checkpoint if nobody changed it since `previous_etag`; `Ok(None)` when
     /// someone did.
-    pub(crate) async fn write_checkpoint(
+    pub async fn write(
         &self,
         key: &str,
         checkpoint: &Checkpoint,
         previous_etag: Option<&str>,
     ) -> Result<Option<String>, ReplicationError> {
-        let precondition = match previous_etag {
-            Some(etag) => Precondition::Matches(etag),
-            None => Precondition::Absent,
+        let condition = match previous_etag {
+            Some(etag) => Condition::Matches(etag.to_owned()),
+            None => Condition::Absent,
         };
-        self.write_state(key, checkpoint, precondition).await
+        self.store.write(key, checkpoint, &condition).await
     }
 
     /// Gives back `owner`'s lease, if it still holds it; best effort (a lease not given back
     /// expires).
-    pub(crate) async fn release_checkpoint(&self, key: &str, owner: &str) {
+    pub async fn release(&self, key: &str, owner: &str) {
         let released = async {
-            let stored = self.read_checkpoint(key).await?;
+            let stored = self.read(key).await?;
             if stored.checkpoint.lease.as_ref().map(|l| l.owner.as_str()) != Some(owner) {
                 return Ok(());
             }
@@ -100,7 +114,7 @@ impl Replicator {
                 lease: None,
                 ..stored.checkpoint
             };
-            self.write_checkpoint(key, &checkpoint, stored.etag.as_deref())
+            self.write(key, &checkpoint, stored.etag.as_deref())
                 .await
                 .map(|_| ())
         }
@@ -112,14 +126,14 @@ impl Replicator {
 
     /// Reads the checkpoint and takes the lease until `expires_ms`, unless another run
     /// holds it.
-    pub(crate) async fn acquire_checkpoint(
+    pub async fn acquire(
         &self,
         key: &str,
         owner: &str,
         now_ms: i64,
         expires_ms: i64,
     ) -> Result<Acquired, ReplicationError> {
-        let stored = self.read_checkpoint(key).await?;
+        let stored = self.read(key).await?;
         if let Some(lease) = &stored.checkpoint.lease {
             if lease.owner != owner && lease.expires_ms > now_ms {
                 return Ok(Acquired::Busy(lease.clone()));
@@ -130,17 +144,14 @@ impl Replicator {
             owner: owner.to_owned(),
             expires_ms,
         });
-        match self
-            .write_checkpoint(key, &checkpoint, stored.etag.as_deref())
-            .await?
-        {
+        match self.write(key, &checkpoint, stored.etag.as_deref()).await? {
             Some(etag) => Ok(Acquired::Held(Stored {
                 checkpoint,
                 etag: Some(etag),
             })),
             // Someone wrote between our read and write: they hold it now.
             None => {
-                let now = self.read_checkpoint(key).await?;
+                let now = self.read(key).await?;
                 Ok(Acquired::Busy(now.checkpoint.lease.unwrap_or(Lease {
                     owner: "unknown".into(),
                     expires_ms,
@@ -156,12 +167,10 @@ mod tests {
 
     #[test]
     fn checkpoint_keys_live_under_the_reserved_prefix() {
+        let at = |prefix| Checkpoints::new(crate::state::test_store(prefix));
+        assert_eq!(at("").key_for(""), ".s3-fallback-replicator/sync/all.json");
         assert_eq!(
-            checkpoint_key("", ""),
-            ".s3-fallback-replicator/sync/all.json"
-        );
-        assert_eq!(
-            checkpoint_key("replica/", "in/a b"),
+            at("replica/").key_for("in/a b"),
             "replica/.s3-fallback-replicator/sync/prefix-in%2Fa%20b.json"
         );
     }

@@ -1,0 +1,90 @@
+//! The destination KMS key, through the destination role: it exists, is an enabled
+//! symmetric ENCRYPT_DECRYPT key not pending deletion, and the role may generate data keys
+//! with it.
+
+use aws_sdk_kms::types::{KeySpec, KeyState, KeyUsageType};
+use replicator_core::permissions;
+
+use super::report::{code, failed, message, statement, Verdict};
+use super::Context;
+
+pub async fn describe(cx: &mut Context<'_>) -> Verdict {
+    let kms = aws_sdk_kms::Client::new(&cx.clients.destination_sdk);
+    let dest = &cx.config.destination;
+    let key = &dest.kms_key_id;
+    let out = kms.describe_key().key_id(key).send().await.map_err(|e| {
+        failed(
+            message(&e),
+            format!("the destination role cannot describe KMS key {key}: it does not exist, or neither IAM nor the key policy lets the role use it"),
+            format!(
+                "allow the destination role: {} (and, if the key policy does not enable IAM policies, add the key-policy statement printed by `replicator policies`)",
+                statement(permissions::DESTINATION_KEY_ACTIONS, key)
+            ),
+        )
+    })?;
+    let meta = out.key_metadata();
+    let state = meta.and_then(|m| m.key_state()).cloned();
+    let usage = meta.and_then(|m| m.key_usage()).cloned();
+    let spec = meta.and_then(|m| m.key_spec()).cloned();
+    let arn = meta.and_then(|m| m.arn()).unwrap_or(key).to_owned();
+    let detail = format!(
+        "{arn}: {}, {}, {}",
+        state.as_ref().map(|s| s.as_str()).unwrap_or("?"),
+        usage.as_ref().map(|s| s.as_str()).unwrap_or("?"),
+        spec.as_ref().map(|s| s.as_str()).unwrap_or("?")
+    );
+    let key_id = meta.map(|m| m.key_id()).unwrap_or(key);
+    let account = &dest.account_id;
+    match (&state, &usage, &spec) {
+        (
+            Some(KeyState::Enabled),
+            // An emulator may omit KeyUsage; KMS always reports it.
+            Some(KeyUsageType::EncryptDecrypt) | None,
+            Some(KeySpec::SymmetricDefault),
+        ) => {
+            cx.key_arn = Some(arn);
+            Ok(detail)
+        }
+        (Some(KeyState::PendingDeletion | KeyState::PendingReplicaDeletion), _, _) => Err(failed(
+            detail,
+            format!("KMS key {arn} is scheduled for deletion: every replica write will fail, and replicas become unreadable once it is deleted"),
+            format!("aws kms cancel-key-deletion --key-id {key_id} && aws kms enable-key --key-id {key_id} (in account {account})"),
+        )),
+        (Some(KeyState::Disabled), _, _) => Err(failed(
+            detail,
+            format!("KMS key {arn} is disabled: S3 cannot encrypt replicas with it"),
+            format!("aws kms enable-key --key-id {key_id} (in account {account})"),
+        )),
+        _ => Err(failed(
+            detail,
+            format!("KMS key {arn} is not an enabled symmetric ENCRYPT_DECRYPT key, which SSE-KMS requires"),
+            "set DESTINATION_KMS_KEY_ID to an enabled SYMMETRIC_DEFAULT key in the destination account",
+        )),
+    }
+}
+
+pub async fn usable(cx: &mut Context<'_>) -> Verdict {
+    let kms = aws_sdk_kms::Client::new(&cx.clients.destination_sdk);
+    let key_arn = cx.key_arn.clone().unwrap_or_default();
+    let answer = kms
+        .generate_data_key()
+        .key_id(&key_arn)
+        .key_spec(aws_sdk_kms::types::DataKeySpec::Aes256)
+        .dry_run(true)
+        .send()
+        .await;
+    match answer {
+        Ok(_) => Ok("kms:GenerateDataKey (dry run) allowed".into()),
+        Err(e) if code(&e) == "DryRunOperationException" || code(&e) == "DryRunOperation" => {
+            Ok("kms:GenerateDataKey (dry run) allowed".into())
+        }
+        Err(e) => Err(failed(
+            message(&e),
+            format!("the destination role may not call kms:GenerateDataKey on {key_arn}"),
+            format!(
+                "allow the destination role: {}",
+                statement(permissions::DESTINATION_KEY_ACTIONS, &key_arn)
+            ),
+        )),
+    }
+}

@@ -1,0 +1,99 @@
+//! S3 event notifications (direct, or inside SQS and SNS): `Records[]` with URL-encoded keys.
+
+use aws_lambda_events::event::s3::{S3Event, S3EventRecord};
+
+use super::{check_bucket, invalid, Decoded, Item, Scope, UNPARSABLE};
+use crate::error::ReplicationError;
+use crate::facts::normalize_version;
+use crate::key::decode_event_key;
+use crate::outcome::SkipReason;
+use crate::request::{ChangeKind, ObjectRequest};
+
+/// Decodes every record of an S3 notification.
+pub fn decode_s3_event(event: &S3Event, scope: &Scope) -> Vec<Decoded> {
+    event
+        .records
+        .iter()
+        .map(|r| decode_s3_record(r, scope))
+        .collect()
+}
+
+/// Decodes one S3 notification record.
+pub fn decode_s3_record(record: &S3EventRecord, scope: &Scope) -> Decoded {
+    let name = record.event_name.as_deref().unwrap_or_default();
+    if let Some(raw) = name.strip_prefix(UNPARSABLE) {
+        return Err(invalid(format!(
+            "S3 record does not parse as an S3 event record: {raw}"
+        )));
+    }
+    match record.event_source.as_deref() {
+        Some("aws:s3") | None => {}
+        Some(other) => {
+            return Err(invalid(format!(
+                "record's eventSource is {other:?}, not aws:s3"
+            )))
+        }
+    }
+    let kind = match s3_event_kind(name)? {
+        Ok(kind) => kind,
+        Err(reason) => return Ok(Item::Ignored(reason)),
+    };
+    let bucket = record
+        .s3
+        .bucket
+        .name
+        .clone()
+        .ok_or_else(|| invalid("record has no s3.bucket.name"))?;
+    check_bucket(&bucket, scope)?;
+    if let (Some(region), Some(expected)) = (record.aws_region.as_deref(), scope.region.as_deref())
+    {
+        if region != expected {
+            return Err(invalid(format!(
+                "record for bucket {bucket} comes from region {region}, but this function serves {expected}"
+            )));
+        }
+    }
+    let encoded = record
+        .s3
+        .object
+        .key
+        .as_deref()
+        .ok_or_else(|| invalid("record has no s3.object.key"))?;
+    let key = decode_event_key(encoded)?;
+    Ok(Item::Object(ObjectRequest {
+        bucket,
+        key,
+        version_id: normalize_version(record.s3.object.version_id.as_deref()),
+        size: record.s3.object.size.and_then(|s| u64::try_from(s).ok()),
+        sequencer: record.s3.object.sequencer.clone(),
+        event_time_ms: Some(record.event_time.timestamp_millis()),
+        kind,
+        listed: None,
+    }))
+}
+
+/// Maps an S3 event name to what it asks for: a change to replicate, a known event that
+/// asks for nothing, or an error for a name S3 does not send.
+fn s3_event_kind(name: &str) -> Result<Result<ChangeKind, SkipReason>, ReplicationError> {
+    Ok(match name {
+        n if n.starts_with("ObjectCreated:") => Ok(ChangeKind::Created),
+        "ObjectRemoved:DeleteMarkerCreated" => Ok(ChangeKind::DeleteMarkerCreated),
+        "ObjectRemoved:Delete" => Ok(ChangeKind::VersionDeleted),
+        n if [
+            "ObjectRestore:",
+            "ObjectTagging:",
+            "ObjectAcl:",
+            "Replication:",
+            "LifecycleExpiration:",
+            "LifecycleTransition",
+            "IntelligentTiering",
+            "ReducedRedundancyLostObject",
+        ]
+        .iter()
+        .any(|p| n.starts_with(p)) =>
+        {
+            Err(SkipReason::EventNotReplicated)
+        }
+        other => return Err(invalid(format!("unknown S3 event name {other:?}"))),
+    })
+}

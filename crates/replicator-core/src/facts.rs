@@ -1,0 +1,191 @@
+//! The nouns the engine decides on: what the source version is ([`SourceObject`],
+//! [`SourceFacts`]), what is at the replica key ([`ReplicaFacts`]), and what a replica says
+//! about the source version it was made from ([`Provenance`]). No I/O here: values are read
+//! off S3's answers by the functions below, and compared by [`crate::plan`].
+
+use std::collections::HashMap;
+
+use aws_sdk_s3::operation::get_object::GetObjectOutput;
+use aws_sdk_s3::operation::head_object::HeadObjectOutput;
+use aws_sdk_s3::primitives::{DateTime, DateTimeFormat};
+
+/// User-metadata names this replicator writes on every replica (`x-amz-meta-…`).
+pub mod provenance_keys {
+    pub const MARKER: &str = "replicator-source";
+    pub const VERSION_ID: &str = "replicator-source-version-id";
+    pub const ETAG: &str = "replicator-source-etag";
+    pub const LAST_MODIFIED: &str = "replicator-source-last-modified";
+    pub const SEQUENCER: &str = "replicator-source-sequencer";
+    pub const ALL: [&str; 5] = [MARKER, VERSION_ID, ETAG, LAST_MODIFIED, SEQUENCER];
+}
+
+/// What the replica says about the source object it was made from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Provenance {
+    /// `bucket/key` of the source.
+    pub source: String,
+    /// `None` for an unversioned source (S3 reports the version id `null`).
+    pub version_id: Option<String>,
+    pub etag: String,
+    /// Seconds since the epoch (S3's Last-Modified has one-second resolution).
+    pub last_modified: i64,
+    pub sequencer: Option<String>,
+}
+
+impl Provenance {
+    pub fn to_metadata(&self) -> Vec<(&'static str, String)> {
+        use provenance_keys::*;
+        let mut m = vec![
+            (MARKER, self.source.clone()),
+            (ETAG, self.etag.trim_matches('"').to_owned()),
+            (LAST_MODIFIED, self.last_modified.to_string()),
+        ];
+        if let Some(v) = &self.version_id {
+            m.push((VERSION_ID, v.clone()));
+        }
+        if let Some(s) = &self.sequencer {
+            m.push((SEQUENCER, s.clone()));
+        }
+        m
+    }
+
+    /// Reads provenance from a replica's user metadata; `None` if it was not written by us.
+    pub fn from_metadata(metadata: &HashMap<String, String>) -> Option<Self> {
+        use provenance_keys::*;
+        let get = |k: &str| metadata.get(k).filter(|v| !v.is_empty()).cloned();
+        Some(Self {
+            source: get(MARKER)?,
+            version_id: get(VERSION_ID),
+            etag: get(ETAG)?,
+            last_modified: get(LAST_MODIFIED)?.parse().ok()?,
+            sequencer: get(SEQUENCER),
+        })
+    }
+}
+
+/// Normalises S3's version id: unversioned objects report `null`.
+pub fn normalize_version(v: Option<&str>) -> Option<String> {
+    v.filter(|v| !v.is_empty() && *v != "null")
+        .map(str::to_owned)
+}
+
+/// The source version as S3 describes it: what the replica must keep.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SourceObject {
+    pub size: u64,
+    pub version_id: Option<String>,
+    pub etag: String,
+    /// Seconds since the epoch.
+    pub last_modified: i64,
+    pub tag_count: i32,
+    pub metadata: HashMap<String, String>,
+    pub content_type: Option<String>,
+    pub content_encoding: Option<String>,
+    pub content_disposition: Option<String>,
+    pub content_language: Option<String>,
+    pub cache_control: Option<String>,
+    pub expires: Option<DateTime>,
+}
+
+/// GetObject and HeadObject answer with the same headers under the same accessor names.
+macro_rules! source_object {
+    ($out:expr) => {{
+        let out = $out;
+        SourceObject {
+            size: out.content_length().unwrap_or(0).max(0) as u64,
+            version_id: normalize_version(out.version_id()),
+            etag: out.e_tag().unwrap_or_default().to_owned(),
+            last_modified: out.last_modified().map(|t| t.secs()).unwrap_or(0),
+            tag_count: out.tag_count().unwrap_or(0),
+            metadata: out.metadata().cloned().unwrap_or_default(),
+            content_type: out.content_type().map(str::to_owned),
+            content_encoding: out.content_encoding().map(str::to_owned),
+            content_disposition: out.content_disposition().map(str::to_owned),
+            content_language: out.content_language().map(str::to_owned),
+            cache_control: out.cache_control().map(str::to_owned),
+            expires: out
+                .expires_string()
+                .and_then(|s| DateTime::from_str(s, DateTimeFormat::HttpDate).ok()),
+        }
+    }};
+}
+
+impl SourceObject {
+    pub fn from_head(out: &HeadObjectOutput) -> Self {
+        source_object!(out)
+    }
+
+    /// A GET of the whole object answers with its headers too.
+    pub fn from_get(out: &GetObjectOutput) -> Self {
+        source_object!(out)
+    }
+
+    /// What [`crate::plan::decide`] compares, with the event's sequencer.
+    pub fn facts(&self, sequencer: Option<String>) -> SourceFacts {
+        SourceFacts {
+            version_id: self.version_id.clone(),
+            etag: self.etag.clone(),
+            last_modified: self.last_modified,
+            sequencer,
+        }
+    }
+}
+
+/// The source version about to be replicated, as far as the decision needs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceFacts {
+    pub version_id: Option<String>,
+    pub etag: String,
+    pub last_modified: i64,
+    pub sequencer: Option<String>,
+}
+
+/// The destination object currently at the replica key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplicaFacts {
+    /// The replica's own ETag, used for If-Match.
+    pub etag: String,
+    pub provenance: Option<Provenance>,
+}
+
+impl ReplicaFacts {
+    pub fn from_head(out: &HeadObjectOutput) -> Self {
+        Self {
+            etag: out.e_tag().unwrap_or_default().to_owned(),
+            provenance: out.metadata().and_then(Provenance::from_metadata),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn provenance_round_trips_through_metadata() {
+        let p = Provenance {
+            source: "b/k".into(),
+            version_id: Some("v".into()),
+            etag: "\"abc\"".into(),
+            last_modified: 1_700_000_000,
+            sequencer: Some("00AB".into()),
+        };
+        let m: HashMap<String, String> = p
+            .to_metadata()
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v))
+            .collect();
+        let back = Provenance::from_metadata(&m).unwrap();
+        assert_eq!(back.etag, "abc");
+        assert_eq!(back.version_id.as_deref(), Some("v"));
+        assert_eq!(back.last_modified, 1_700_000_000);
+        assert!(Provenance::from_metadata(&HashMap::new()).is_none());
+    }
+
+    #[test]
+    fn null_versions_are_none() {
+        assert_eq!(normalize_version(Some("null")), None);
+        assert_eq!(normalize_version(Some("")), None);
+        assert_eq!(normalize_version(Some("v1")).as_deref(), Some("v1"));
+    }
+}

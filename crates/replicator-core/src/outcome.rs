@@ -1,0 +1,65 @@
+//! What the engine did with one request: copied it (and how), made a delete marker, or
+//! skipped it (and why). None of these is a failure; failures are
+//! [`ReplicationError`](crate::ReplicationError)s.
+
+use serde::Serialize;
+
+/// How a replica was written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Method {
+    /// GET, then PUT through the function.
+    SinglePut,
+    /// Ranged GETs, then UploadPart, through the function.
+    Multipart,
+    /// CopyObject: no bytes through the function.
+    ServerSideCopy,
+    /// UploadPartCopy: no bytes through the function.
+    ServerSideMultipart,
+}
+
+/// Why nothing was written. None of these is a failure: retrying would not change them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SkipReason {
+    /// The replica was already made from this source version.
+    UpToDate,
+    /// The replica was made from a newer source version.
+    ReplicaIsNewer,
+    /// The source object or version no longer exists.
+    SourceGone,
+    /// The key is outside KEY_PREFIX.
+    OutOfScope,
+    /// REPLICATE_DELETES is off.
+    DeletesNotReplicated,
+    /// Permanent version deletes are never replicated.
+    VersionDeleteNotReplicated,
+    /// A delete for a key without replica.
+    NoReplica,
+    /// A delete for a replica this replicator did not write.
+    ReplicaNotOurs,
+    /// A delete whose source key has a current object again.
+    SourceRecreated,
+    /// An s3:TestEvent.
+    TestEvent,
+    /// An S3 event that asks for no replication (restore, tagging, lifecycle, …).
+    EventNotReplicated,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum Outcome {
+    Copied {
+        bytes: u64,
+        method: Method,
+        replica_version_id: Option<String>,
+        /// Parts an earlier, interrupted attempt had already uploaded (multipart only).
+        parts_resumed: u64,
+    },
+    DeleteMarkerCreated {
+        replica_version_id: Option<String>,
+    },
+    Skipped {
+        reason: SkipReason,
+    },
+}

@@ -1,0 +1,345 @@
+//! The [`Replicator`]: one source object in, one [`Outcome`] out.
+//!
+//! ```text
+//! ObjectRequest ─scope─▶ facts (HEAD replica, read source, source order)
+//!               ─plan::decide─▶ write or not ─transfer::choose─▶ CopyPlan
+//!               ─execute─▶ PUT | CopyObject | multipart (parts streamed or copied) ─▶ Outcome
+//! ```
+//!
+//! Every write is conditional (If-None-Match when there was no replica, If-Match on the
+//! replica's ETag otherwise). A lost race means another writer got there first: read and
+//! decide again.
+
+mod attributes;
+mod delete;
+mod execute;
+mod facts;
+mod multipart;
+mod parts;
+mod sweep;
+
+use std::sync::atomic::{AtomicU8, Ordering as AtomicOrdering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use tracing::{debug, info};
+
+use crate::budget::Budget;
+use crate::clock::Stop;
+use crate::config::Config;
+use crate::error::{Principal, ReplicationError};
+use crate::facts::{Provenance, SourceObject};
+use crate::outcome::{Method, Outcome, SkipReason};
+use crate::plan::transfer::{self, Route};
+use crate::plan::{self, Decision};
+use crate::request::{ChangeKind, ObjectRequest};
+use crate::s3::clients::Clients;
+use crate::s3::{Bucket, Condition, Write};
+use crate::state::uploads::Uploads;
+use crate::state::{StateStore, RESERVED_PREFIX};
+
+/// How many times a conditional write is re-decided after losing a race.
+const MAX_CONDITIONAL_ATTEMPTS: u32 = 5;
+
+/// The copy engine, shared by every invocation of a warm function.
+#[derive(Debug, Clone)]
+pub struct Replicator {
+    config: Arc<Config>,
+    clients: Clients,
+    source: Bucket,
+    destination: Destination,
+    budget: Budget,
+}
+
+/// Where replicas go, and what the engine has learnt about going there.
+#[derive(Debug, Clone)]
+struct Destination {
+    bucket: Bucket,
+    state: StateStore,
+    uploads: Uploads,
+    /// Whether the destination role can read the source (server-side copy): learnt from
+    /// the first copy, remembered for the life of this process (a Lambda cold start).
+    server_side: Arc<AtomicU8>,
+}
+
+const SERVER_SIDE_UNKNOWN: u8 = 0;
+const SERVER_SIDE_YES: u8 = 1;
+const SERVER_SIDE_NO: u8 = 2;
+
+impl Destination {
+    fn route(&self) -> Route {
+        match self.server_side.load(AtomicOrdering::Relaxed) {
+            SERVER_SIDE_NO => Route::Stream,
+            _ => Route::ServerSide,
+        }
+    }
+
+    /// Server-side copy was denied: stream from now on, if this is news (`true`).
+    fn learn_denied(&self) -> bool {
+        self.server_side
+            .compare_exchange(
+                SERVER_SIDE_UNKNOWN,
+                SERVER_SIDE_NO,
+                AtomicOrdering::Relaxed,
+                AtomicOrdering::Relaxed,
+            )
+            .is_ok()
+    }
+
+    fn learn_allowed(&self) {
+        let _ = self.server_side.compare_exchange(
+            SERVER_SIDE_UNKNOWN,
+            SERVER_SIDE_YES,
+            AtomicOrdering::Relaxed,
+            AtomicOrdering::Relaxed,
+        );
+    }
+}
+
+/// One copy attempt: what is copied, to where, on what condition.
+struct Job<'a> {
+    req: &'a ObjectRequest,
+    dest_key: &'a str,
+    source: &'a SourceObject,
+    provenance: Provenance,
+    condition: Condition,
+    stop: &'a Stop,
+}
+
+/// A replica written.
+struct Copied {
+    method: Method,
+    version_id: Option<String>,
+    /// Parts an earlier, interrupted attempt had already uploaded (multipart only).
+    parts_resumed: u64,
+}
+
+impl Replicator {
+    pub fn new(config: Config, clients: Clients) -> Self {
+        let dest = &config.destination;
+        let source = Bucket::new(
+            clients.source.clone(),
+            &config.source.bucket,
+            Principal::Function,
+            None,
+        );
+        let bucket = Bucket::new(
+            clients.destination.clone(),
+            &dest.bucket,
+            Principal::DestinationRole(dest.role_arn.clone()),
+            Some(dest.kms_key_id.clone()),
+        );
+        let state = StateStore::new(
+            bucket.clone(),
+            &dest.prefix,
+            &dest.kms_key_id,
+            dest.bucket_key_enabled,
+        );
+        let initial = if config.transfer.server_side_copy {
+            SERVER_SIDE_UNKNOWN
+        } else {
+            SERVER_SIDE_NO
+        };
+        Self {
+            budget: Budget::new(config.transfer.max_in_flight_bytes),
+            destination: Destination {
+                bucket,
+                uploads: Uploads::new(state.clone()),
+                state,
+                server_side: Arc::new(AtomicU8::new(initial)),
+            },
+            source,
+            clients,
+            config: Arc::new(config),
+        }
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    pub fn clients(&self) -> &Clients {
+        &self.clients
+    }
+
+    /// The source bucket, as the function's role reads it.
+    pub fn source(&self) -> &Bucket {
+        &self.source
+    }
+
+    /// The destination bucket, as the destination role writes it.
+    pub fn destination(&self) -> &Bucket {
+        &self.destination.bucket
+    }
+
+    /// The replicator's own state in the destination bucket.
+    pub fn state(&self) -> &StateStore {
+        &self.destination.state
+    }
+
+    /// The most object bytes held in memory at once so far, across all copies.
+    pub fn peak_bytes_held(&self) -> u64 {
+        self.budget.peak()
+    }
+
+    /// Replicates (or deletes, or skips) one object. `Ok` outcomes need no retry; an `Err`
+    /// says whether a retry can help.
+    pub async fn replicate(&self, req: &ObjectRequest) -> Result<Outcome, ReplicationError> {
+        self.replicate_until(req, &Stop::never()).await
+    }
+
+    /// Like [`replicate`](Self::replicate), but starts no new part after `deadline`: a
+    /// multipart copy still in progress then keeps its upload for the next attempt (which
+    /// sends only the missing parts) and is reported as retryable.
+    pub async fn replicate_by(
+        &self,
+        req: &ObjectRequest,
+        deadline: Option<Instant>,
+    ) -> Result<Outcome, ReplicationError> {
+        self.replicate_until(req, &Stop::at(deadline)).await
+    }
+
+    /// Like [`replicate`](Self::replicate), asking `stop` before each part.
+    pub async fn replicate_until(
+        &self,
+        req: &ObjectRequest,
+        stop: &Stop,
+    ) -> Result<Outcome, ReplicationError> {
+        let Some(dest_key) = self.scope(req)? else {
+            return Ok(skipped(SkipReason::OutOfScope));
+        };
+        match req.kind {
+            ChangeKind::Created => self.copy(req, &dest_key, stop).await,
+            ChangeKind::DeleteMarkerCreated if self.config.destination.replicate_deletes => {
+                delete::for_event(self, req, &dest_key).await
+            }
+            ChangeKind::DeleteMarkerCreated => Ok(skipped(SkipReason::DeletesNotReplicated)),
+            ChangeKind::VersionDeleted => Ok(skipped(SkipReason::VersionDeleteNotReplicated)),
+        }
+    }
+
+    /// The replica key for a request, after every check that needs no request to S3:
+    /// `None` when the key is outside KEY_PREFIX.
+    fn scope(&self, req: &ObjectRequest) -> Result<Option<String>, ReplicationError> {
+        if req.bucket != self.config.source.bucket {
+            return Err(ReplicationError::ForeignBucket {
+                bucket: req.bucket.clone(),
+                expected: self.config.source.bucket.clone(),
+            });
+        }
+        crate::key::validate_key(&req.key)?;
+        if !req.key.starts_with(&self.config.source.key_prefix) {
+            return Ok(None);
+        }
+        let dest_key = self.config.destination_key(&req.key);
+        crate::key::validate_key(&dest_key)?;
+        let reserved = format!("{}{RESERVED_PREFIX}", self.config.destination.prefix);
+        if dest_key.starts_with(&reserved) {
+            return Err(ReplicationError::Rejected {
+                resource: self.destination.bucket.resource(&dest_key),
+                message: format!(
+                    "keys under {reserved} are reserved for the replicator's own state"
+                ),
+            });
+        }
+        Ok(Some(dest_key))
+    }
+
+    /// facts → decide → choose → execute, again after a lost race.
+    async fn copy(
+        &self,
+        req: &ObjectRequest,
+        dest_key: &str,
+        stop: &Stop,
+    ) -> Result<Outcome, ReplicationError> {
+        let mut read = facts::Reading::default();
+        for attempt in 1..=MAX_CONDITIONAL_ATTEMPTS {
+            let replica = facts::replica(self, req, dest_key, attempt).await?;
+            if plan::replica_made_from(req, replica.as_ref()) {
+                return Ok(skipped(SkipReason::UpToDate));
+            }
+            let route = self.destination.route();
+            if !read.ensure(self, req, route, attempt).await? {
+                return Ok(skipped(SkipReason::SourceGone));
+            }
+            let source = read.get().expect("read above");
+            let facts = source.object.facts(req.sequencer.clone());
+            let order = facts::order(self, req, source, &facts, replica.as_ref(), attempt).await?;
+            let condition = match plan::decide(&facts, replica.as_ref(), order) {
+                Decision::UpToDate => return Ok(skipped(SkipReason::UpToDate)),
+                Decision::ReplicaIsNewer => return Ok(skipped(SkipReason::ReplicaIsNewer)),
+                Decision::Create => Condition::Absent,
+                Decision::Replace { replica_etag } => Condition::Matches(replica_etag),
+            };
+            let size = source.object.size;
+            let copy_plan = transfer::choose(size, &self.config.limits(), route, stop.time_left())
+                .map_err(|e| ReplicationError::Rejected {
+                    resource: self.source.resource(&req.key),
+                    message: e.to_string(),
+                })?;
+            let job = Job {
+                req,
+                dest_key,
+                source: &source.object,
+                provenance: attributes::provenance(req, &source.object),
+                condition,
+                stop,
+            };
+            match execute::run(self, &job, copy_plan, read.body()).await {
+                Ok(Write::Done(done)) => {
+                    if route == Route::ServerSide {
+                        self.destination.learn_allowed();
+                    }
+                    info!(bytes = size, method = ?done.method, version_id = ?done.version_id, "replica written");
+                    return Ok(Outcome::Copied {
+                        bytes: size,
+                        method: done.method,
+                        replica_version_id: done.version_id,
+                        parts_resumed: done.parts_resumed,
+                    });
+                }
+                Ok(Write::LostRace) => {
+                    debug!(attempt, "conditional write lost a race; deciding again");
+                }
+                // The destination role may not read the source: stream from now on.
+                Err(ReplicationError::AccessDenied { .. })
+                    if route == Route::ServerSide && self.destination.learn_denied() =>
+                {
+                    info!("server-side copy denied; streaming through the function from now on");
+                    read = facts::Reading::default();
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Err(ReplicationError::Contended {
+            resource: self.destination.bucket.resource(dest_key),
+            attempts: MAX_CONDITIONAL_ATTEMPTS,
+        })
+    }
+
+    /// Whether the replica is known to be up to date for a request, from one HEAD.
+    pub async fn replica_is_current(&self, req: &ObjectRequest) -> Result<bool, ReplicationError> {
+        let dest_key = self.config.destination_key(&req.key);
+        let replica = facts::replica(self, req, &dest_key, 2).await?;
+        Ok(plan::replica_made_from(req, replica.as_ref()))
+    }
+
+    /// Deletes (a delete marker, in a versioned bucket) a destination-only replica if it
+    /// carries provenance and its source key does not exist. `Ok(false)` when it was kept.
+    pub async fn delete_orphan(&self, key: &str) -> Result<bool, ReplicationError> {
+        delete::orphan(self, key).await
+    }
+
+    /// Aborts the multipart uploads nobody will finish: those whose manifest no copy holds
+    /// and whose replica another copy has since written from the same source version, or
+    /// from a newer one. An upload that can still be resumed is kept. Returns how many were
+    /// aborted; what cannot be read or aborted is logged and left to the next sweep and the
+    /// bucket's lifecycle rule.
+    pub async fn sweep_abandoned_uploads(&self, until: Instant) -> Result<u64, ReplicationError> {
+        sweep::abandoned_uploads(self, until).await
+    }
+}
+
+fn skipped(reason: SkipReason) -> Outcome {
+    Outcome::Skipped { reason }
+}

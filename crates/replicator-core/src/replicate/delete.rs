@@ -1,0 +1,62 @@
+//! The one delete path, for a delete-marker event (REPLICATE_DELETES) and for the sync's
+//! destination-only replicas (SYNC_DELETE): a delete marker goes on the replica only if the
+//! replicator wrote it (provenance) and the source key has no current object.
+
+use super::Replicator;
+use crate::error::ReplicationError;
+use crate::outcome::{Outcome, SkipReason};
+use crate::request::ObjectRequest;
+use crate::s3::{Condition, Write};
+
+/// What a guarded delete did.
+enum Deleted {
+    Marker(Option<String>),
+    Kept(SkipReason),
+}
+
+async fn guarded(
+    r: &Replicator,
+    source_key: &str,
+    dest_key: &str,
+) -> Result<Deleted, ReplicationError> {
+    let bucket = &r.destination.bucket;
+    let Some(replica) = bucket.head(dest_key, None).await? else {
+        return Ok(Deleted::Kept(SkipReason::NoReplica));
+    };
+    if crate::facts::ReplicaFacts::from_head(&replica)
+        .provenance
+        .is_none()
+    {
+        return Ok(Deleted::Kept(SkipReason::ReplicaNotOurs));
+    }
+    if r.source.head(source_key, None).await?.is_some() {
+        return Ok(Deleted::Kept(SkipReason::SourceRecreated));
+    }
+    Ok(
+        match bucket.delete(dest_key, None, &Condition::None).await? {
+            Write::Done(version) => Deleted::Marker(version),
+            Write::LostRace => Deleted::Kept(SkipReason::SourceRecreated),
+        },
+    )
+}
+
+/// A delete marker became the source's current version.
+pub(super) async fn for_event(
+    r: &Replicator,
+    req: &ObjectRequest,
+    dest_key: &str,
+) -> Result<Outcome, ReplicationError> {
+    Ok(match guarded(r, &req.key, dest_key).await? {
+        Deleted::Marker(replica_version_id) => Outcome::DeleteMarkerCreated { replica_version_id },
+        Deleted::Kept(reason) => Outcome::Skipped { reason },
+    })
+}
+
+/// A replica the sync found without a source: `true` when it got a delete marker.
+pub(super) async fn orphan(r: &Replicator, key: &str) -> Result<bool, ReplicationError> {
+    let dest_key = r.config.destination_key(key);
+    Ok(matches!(
+        guarded(r, key, &dest_key).await?,
+        Deleted::Marker(_)
+    ))
+}

@@ -1,0 +1,98 @@
+//! The sync's own settings (the engine's come from [`crate::Config`]), read with the same
+//! environment reader.
+
+use std::time::Duration;
+
+use crate::config::env::{invalid, Env};
+use crate::config::ConfigError;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyncConfig {
+    pub concurrency: usize,
+    pub delete: bool,
+    pub max_deletes: u64,
+    pub queue_url: Option<String>,
+    /// Stop starting work this long before the invocation's deadline.
+    pub time_margin: Duration,
+}
+
+pub const SYNC_VARIABLES: &[&str] = &[
+    "SYNC_CONCURRENCY",
+    "SYNC_DELETE",
+    "SYNC_MAX_DELETES",
+    "SYNC_QUEUE_URL",
+    "SYNC_TIME_MARGIN_SECONDS",
+];
+
+impl SyncConfig {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|k| std::env::var(k).ok())
+    }
+
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let env = Env::new(lookup);
+        let delete = env.flag("SYNC_DELETE", false)?;
+        let queue_url = env.get("SYNC_QUEUE_URL");
+        if let Some(url) = &queue_url {
+            if !(url.starts_with("https://") || url.starts_with("http://")) {
+                return Err(invalid(
+                    "SYNC_QUEUE_URL",
+                    url,
+                    "an SQS queue URL (https://sqs.REGION.amazonaws.com/ACCOUNT/NAME)",
+                ));
+            }
+        }
+        Ok(Self {
+            concurrency: env.number("SYNC_CONCURRENCY", 32, 1..=1024)? as usize,
+            delete,
+            max_deletes: env.number("SYNC_MAX_DELETES", 100, 0..=1_000_000)?,
+            queue_url,
+            time_margin: Duration::from_secs(env.number(
+                "SYNC_TIME_MARGIN_SECONDS",
+                30,
+                1..=600,
+            )?),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    #[test]
+    fn sync_variables_lists_exactly_what_is_read() {
+        let read = std::cell::RefCell::new(std::collections::BTreeSet::new());
+        let _ = SyncConfig::from_lookup(|k| {
+            read.borrow_mut().insert(k.to_owned());
+            None
+        });
+        let listed: std::collections::BTreeSet<String> =
+            SYNC_VARIABLES.iter().map(|v| v.to_string()).collect();
+        assert_eq!(read.into_inner(), listed);
+    }
+
+    #[test]
+    fn sync_settings_are_validated_by_name() {
+        let load = |pairs: &[(&str, &str)]| {
+            let m: HashMap<String, String> = pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            SyncConfig::from_lookup(|k| m.get(k).cloned())
+        };
+        let d = load(&[]).unwrap();
+        assert_eq!((d.concurrency, d.delete, d.max_deletes), (32, false, 100));
+        for (k, v) in [
+            ("SYNC_CONCURRENCY", "0"),
+            ("SYNC_DELETE", "sure"),
+            ("SYNC_MAX_DELETES", "-1"),
+            ("SYNC_QUEUE_URL", "my-queue"),
+            ("SYNC_TIME_MARGIN_SECONDS", "0"),
+        ] {
+            let err = load(&[(k, v)]).unwrap_err();
+            assert!(err.to_string().contains(k), "{err}");
+        }
+    }
+}

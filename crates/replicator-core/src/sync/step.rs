@@ -1,0 +1,73 @@
+//! What the sync does with one key of the merge-join: nothing for a destination-only key
+//! (the delete phase decides later); otherwise copy it with the engine — or, in a dry run
+//! or with fan-out, find out with at most one HEAD whether a copy is needed, and report it
+//! or enqueue it.
+
+use std::time::Instant;
+
+use tracing::warn;
+
+use super::plan::SyncAction;
+use super::run_state::Step;
+use super::Syncer;
+use crate::clock::now_ms;
+use crate::outcome::Outcome;
+use crate::request::{Listed, ObjectRequest};
+
+impl Syncer {
+    pub(super) async fn step(
+        &self,
+        action: SyncAction,
+        dry_run: bool,
+        copy_deadline: Instant,
+        retry: bool,
+    ) -> Step {
+        let r = &self.replicator;
+        let (object, certain, absent) = match action {
+            SyncAction::DestinationOnly(_) => return Step::DestinationOnly,
+            SyncAction::Missing(o) => (o, true, true),
+            SyncAction::Changed(o) => (o, true, false),
+            SyncAction::Check(o) => (o, false, false),
+        };
+        let mut request =
+            ObjectRequest::created(r.config().source.bucket.clone(), object.key.clone());
+        if !retry {
+            request.size = Some(object.size);
+            request.listed = Some(Listed {
+                etag: object.etag.clone(),
+                last_modified: object.last_modified,
+                size: object.size,
+                replica_absent: absent,
+            });
+        }
+        if dry_run || self.sqs.is_some() {
+            // Decide whether a copy is needed without writing: one HEAD of the replica when
+            // the listings could not tell.
+            let needed = certain
+                || match r.replica_is_current(&request).await {
+                    Ok(current) => !current,
+                    Err(e) => return Step::Failed(e.to_string()),
+                };
+            return match (needed, dry_run) {
+                (false, _) => Step::Skipped,
+                (true, true) => Step::WouldCopy,
+                (true, false) => Step::Enqueue(crate::event::encode::object_created(
+                    &r.config().source.bucket,
+                    &object.key,
+                    object.size,
+                    &object.etag,
+                    self.region.as_deref().unwrap_or_default(),
+                    now_ms(),
+                )),
+            };
+        }
+        match r.replicate_by(&request, Some(copy_deadline)).await {
+            Ok(Outcome::Copied { bytes, .. }) => Step::Copied(bytes),
+            Ok(_) => Step::Skipped,
+            Err(e) => {
+                warn!(key = %object.key, error = %e, "sync copy failed");
+                Step::Failed(e.to_string())
+            }
+        }
+    }
+}

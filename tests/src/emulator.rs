@@ -1,0 +1,79 @@
+//! moto's server, wrapped by `tests/moto_runner.py` (which adds the S3 behaviours moto
+//! lacks), started from the project's venv; and what it recorded of every request.
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Mutex, OnceLock};
+
+use serde_json::Value;
+
+use crate::workspace;
+
+/// A running moto server.
+pub struct Emulator {
+    pub port: u16,
+    _child: Mutex<Child>,
+}
+
+impl Emulator {
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+}
+
+/// Starts a moto server for this process, once. It stops when the process exits (its stdin
+/// pipe closes).
+pub fn emulator() -> &'static Emulator {
+    static EMULATOR: OnceLock<Emulator> = OnceLock::new();
+    EMULATOR.get_or_init(start_emulator)
+}
+
+/// Starts a separate moto server owned by the caller (for tests that want a fresh one).
+pub fn start_emulator() -> Emulator {
+    let python = std::env::var_os("REPLICATOR_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace().join(".venv/bin/python"));
+    assert!(
+        python.exists(),
+        "{} not found: run ./scripts/setup (or ./scripts/test) first, which creates the venv with the pinned moto",
+        python.display()
+    );
+    let mut child = Command::new(&python)
+        .arg(workspace().join("tests/moto_runner.py"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start moto");
+    let stdout = child.stdout.take().expect("moto stdout");
+    let mut line = String::new();
+    BufReader::new(stdout)
+        .read_line(&mut line)
+        .expect("read moto port");
+    let port = line
+        .trim()
+        .parse()
+        .unwrap_or_else(|_| panic!("moto printed {line:?}, not a port"));
+    Emulator {
+        port,
+        _child: Mutex::new(child),
+    }
+}
+
+/// What the emulator saw of every request so far (see `tests/moto_runner.py`): method, path,
+/// query, signing access key, expected-owner headers, and AssumeRole's RoleArn/ExternalId.
+pub fn captured_requests(endpoint: &str) -> Vec<Value> {
+    use std::io::{Read, Write};
+    let address = endpoint.trim_start_matches("http://");
+    let mut stream = std::net::TcpStream::connect(address).expect("connect to the emulator");
+    write!(stream, "GET /_capture HTTP/1.0\r\nHost: {address}\r\n\r\n").unwrap();
+    let mut response = String::new();
+    stream
+        .read_to_string(&mut response)
+        .expect("read the capture");
+    let (_, body) = response.split_once("\r\n\r\n").expect("an HTTP response");
+    body.lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect()
+}
