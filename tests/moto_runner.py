@@ -7,12 +7,16 @@ Some AWS behaviours are put right in front of moto, as AWS has them:
   nothing is written;
 - a request signed with AssumeRole credentials past their Expiration is answered 400
   ExpiredToken;
-- a conditional write (If-Match / If-None-Match) is atomic: moto checks the condition and
-  writes without a lock, so two racing writes could both pass; here they take turns; and
-  CompleteMultipartUpload honours If-Match (moto ignores it there);
+- a conditional write or delete (If-Match / If-None-Match) is atomic: moto checks the
+  condition and writes without a lock, so two racing writes could both pass; here they take
+  turns; and CompleteMultipartUpload honours If-Match (moto ignores it there);
 - ListObjectVersions with a prefix copies only the versions under that prefix (moto
   deep-copies every version of every key in the bucket, bodies included, on each call: a
   10,000-object soak ran it out of memory);
+- CompleteMultipartUpload of an upload no longer in progress answers 404 NoSuchUpload
+  (moto repeats the success);
+- ListMultipartUploads reports each upload's initiator (the session ARN for assumed-role
+  credentials) and when it was initiated (moto answers a fixed user and 2010 for all);
 - GetBucketVersioning and ListParts answer with the root elements S3 documents
   (VersioningConfiguration, ListPartsResult; moto names them GetBucketVersioningResponse and
   ListPartsResponse, which strict SDKs such as Rust's reject).
@@ -49,11 +53,18 @@ def owner_of(bucket):
 
 SERVED = [0]
 SESSION_EXPIRES = {}
+SESSION_ARN = {}
+UPLOADS_STARTED = {}
 CONDITIONAL_WRITES = threading.Lock()
 PRECONDITION_FAILED = (
     b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>PreconditionFailed</Code>'
     b"<Message>At least one of the pre-conditions you specified did not hold</Message>"
     b"<Condition>If-Match</Condition><RequestId>if-match</RequestId></Error>"
+)
+NO_SUCH_UPLOAD = (
+    b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>NoSuchUpload</Code>'
+    b"<Message>The specified upload does not exist. The upload ID may be invalid, or the upload "
+    b"may have been aborted or completed.</Message><RequestId>no-such-upload</RequestId></Error>"
 )
 EXPIRED = (
     b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>ExpiredToken</Code>'
@@ -132,10 +143,26 @@ def expected_owner_check(app):
         if environ.get("REQUEST_METHOD") == "GET" and query == "versioning":
             return rewrite(app, environ, start_response,
                            lambda b: b.replace(b"GetBucketVersioningResponse", b"VersioningConfiguration"))
+        # ListMultipartUploads reports who started each upload and when ("Initiator",
+        # "Initiated": https://docs.aws.amazon.com/AmazonS3/latest/API/API_ListMultipartUploads.html).
+        if environ.get("REQUEST_METHOD") == "POST" and re.search(r"(^|&)uploads(=|&|$)", query):
+            return rewrite(app, environ, start_response, remember_upload(seen["access_key"]))
+        if environ.get("REQUEST_METHOD") == "GET" and re.search(r"(^|&)uploads(=|&|$)", query):
+            return rewrite(app, environ, start_response, report_uploads)
         if environ.get("REQUEST_METHOD") == "GET" and "uploadId=" in query:
             return rewrite(app, environ, start_response, lambda b: b.replace(b"ListPartsResponse", b"ListPartsResult"))
+        # CompleteMultipartUpload of an upload that is no longer in progress — completed or
+        # aborted — answers 404 NoSuchUpload ("CompleteMultipartUpload", Special errors:
+        # https://docs.aws.amazon.com/AmazonS3/latest/API/API_CompleteMultipartUpload.html);
+        # moto answers a repeated completion with success.
+        if environ.get("REQUEST_METHOD") == "POST" and "uploadId=" in query and not upload_open(path, query):
+            start_response("404 Not Found", [("Content-Type", "application/xml")])
+            return [NO_SUCH_UPLOAD]
         conditional = environ.get("HTTP_IF_MATCH") or environ.get("HTTP_IF_NONE_MATCH")
-        if conditional and environ.get("REQUEST_METHOD") in ("PUT", "POST"):
+        # Conditional deletes (If-Match on DeleteObject) take their turn with the conditional
+        # writes, as on S3, where both are atomic ("How to perform conditional deletes",
+        # https://docs.aws.amazon.com/AmazonS3/latest/userguide/conditional-deletes.html).
+        if conditional and environ.get("REQUEST_METHOD") in ("PUT", "POST", "DELETE"):
             with CONDITIONAL_WRITES:
                 if environ.get("REQUEST_METHOD") == "POST" and "uploadId=" in query and not current_etag_matches(
                         path, environ.get("HTTP_IF_MATCH")):
@@ -145,6 +172,14 @@ def expected_owner_check(app):
         return app(environ, start_response)
 
     return middleware
+
+
+def upload_open(path, query):
+    """Whether the multipart upload a request names is still in progress."""
+    bucket = path.partition("/")[0]
+    account = owner_of(bucket)
+    upload_id = parse_qs(query).get("uploadId", [""])[0]
+    return account is None or upload_id in s3_backends[account]["aws"].get_bucket(bucket).multiparts
 
 
 def current_etag_matches(path, if_match):
@@ -160,10 +195,46 @@ def current_etag_matches(path, if_match):
 def remember_session(body):
     key = re.search(rb"<AccessKeyId>([^<]+)</AccessKeyId>", body)
     expiration = re.search(rb"<Expiration>([^<]+)</Expiration>", body)
+    arn = re.search(rb"<AssumedRoleUser>.*?<Arn>([^<]+)</Arn>", body, re.S)
     if key and expiration:
         when = expiration.group(1).decode().replace("Z", "+00:00")
         SESSION_EXPIRES[key.group(1).decode()] = datetime.datetime.fromisoformat(when).timestamp()
+    if key and arn:
+        SESSION_ARN[key.group(1).decode()] = arn.group(1).decode()
     return body
+
+
+def remember_upload(access_key):
+    """CreateMultipartUpload: who started the upload, and when."""
+
+    def change(body):
+        upload = re.search(rb"<UploadId>([^<]+)</UploadId>", body)
+        if upload:
+            started = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+            who = SESSION_ARN.get(access_key, f"arn:aws:iam::123456789012:user/{access_key}")
+            UPLOADS_STARTED[upload.group(1).decode()] = (who, started)
+        return body
+
+    return change
+
+
+def report_uploads(body):
+    """ListMultipartUploads: each upload's Initiator and Initiated as S3 reports them (moto
+    answers a fixed user and 2010-11-10 for every upload)."""
+
+    def one(match):
+        upload = match.group(0)
+        upload_id = re.search(rb"<UploadId>([^<]+)</UploadId>", upload)
+        known = upload_id and UPLOADS_STARTED.get(upload_id.group(1).decode())
+        if not known:
+            return upload
+        who, started = (v.encode() for v in known)
+        upload = re.sub(rb"<Initiator>.*?</Initiator>",
+                        b"<Initiator><ID>" + who + b"</ID><DisplayName>" + who.rsplit(b"/", 1)[-1]
+                        + b"</DisplayName></Initiator>", upload, flags=re.S)
+        return re.sub(rb"<Initiated>[^<]*</Initiated>", b"<Initiated>" + started + b"</Initiated>", upload)
+
+    return re.sub(rb"<Upload>.*?</Upload>", one, body, flags=re.S)
 
 
 def rewrite(app, environ, start_response, change):

@@ -47,6 +47,19 @@ impl World {
         self.open_upload_list().await.len()
     }
 
+    /// How many upload records the replicator keeps under its reserved prefix.
+    pub async fn upload_records(&self) -> usize {
+        self.dst
+            .list_objects_v2()
+            .bucket(&self.destination_bucket)
+            .prefix(".s3-fallback-replicator/uploads/")
+            .send()
+            .await
+            .expect("list upload records")
+            .contents()
+            .len()
+    }
+
     /// Each multipart upload open in the destination bucket: its key and upload id.
     pub async fn open_upload_list(&self) -> Vec<(String, String)> {
         self.dst

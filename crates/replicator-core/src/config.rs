@@ -142,6 +142,10 @@ pub struct TransferConfig {
     /// Server-side copies of objects up to this size take one CopyObject (when the time left
     /// allows); larger ones go part by part with UploadPartCopy, resumable at a deadline.
     pub server_side_single_copy_max: u64,
+    /// How long a copy holds its multipart upload's record, and the age past which an upload
+    /// no record names is abandoned. Not a variable: Lambda's longest invocation and a
+    /// margin ([`UPLOAD_LEASE_MS`](crate::state::uploads::UPLOAD_LEASE_MS)); tests shorten it.
+    pub upload_lease_ms: i64,
 }
 
 /// How the process talks to AWS and names itself.
@@ -364,6 +368,7 @@ impl TransferConfig {
                 "auto or off",
             )?,
             server_side_single_copy_max,
+            upload_lease_ms: crate::state::uploads::UPLOAD_LEASE_MS,
         })
     }
 }

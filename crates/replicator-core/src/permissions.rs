@@ -27,8 +27,9 @@ pub const DESTINATION_OBJECT_ACTIONS: &[&str] = &[
     "s3:ListMultipartUploadParts", // resuming a multipart copy stopped at a deadline
 ];
 
-/// The destination role, on its multipart-upload manifests only
-/// (`DESTINATION_PREFIX.s3-fallback-replicator/uploads/*`): a finished copy removes its own.
+/// The destination role, on its multipart-upload records only
+/// (`DESTINATION_PREFIX.s3-fallback-replicator/uploads/*`): a finished copy removes its own
+/// (a conditional delete, which also needs `s3:GetObject`, granted on the replicas' prefix).
 pub const DESTINATION_STATE_ACTIONS: &[&str] = &["s3:DeleteObject"];
 
 /// Where the multipart-upload manifests go.
@@ -49,6 +50,7 @@ pub const DESTINATION_PROBE_ACTIONS: &[&str] = &["s3:DeleteObjectVersion"];
 /// The destination role, on the destination bucket.
 pub const DESTINATION_BUCKET_ACTIONS: &[&str] = &[
     "s3:ListBucket",                 // sync's listing; HEAD answers 404 rather than 403
+    "s3:ListBucketMultipartUploads", // the sweep finds uploads no record names
     "s3:GetBucketVersioning",        // doctor
     "s3:GetEncryptionConfiguration", // doctor
 ];

@@ -256,6 +256,12 @@ impl Replicator {
         for attempt in 1..=MAX_CONDITIONAL_ATTEMPTS {
             let replica = facts::replica(self, req, dest_key, attempt).await?;
             if plan::replica_made_from(req, replica.as_ref()) {
+                let made_from = replica.and_then(|r| r.provenance);
+                if let Some(p) =
+                    made_from.filter(|_| req.size.is_some_and(|s| self.multipart_sized(s)))
+                {
+                    multipart::abandon_kept(self, dest_key, p.version_id.as_deref(), &p.etag).await;
+                }
                 return Ok(skipped(SkipReason::UpToDate));
             }
             let route = self.destination.route();
@@ -266,10 +272,22 @@ impl Replicator {
             let facts = source.object.facts(req.sequencer.clone());
             let order = facts::order(self, req, source, &facts, replica.as_ref(), attempt).await?;
             let condition = match plan::decide(&facts, replica.as_ref(), order) {
-                Decision::UpToDate => return Ok(skipped(SkipReason::UpToDate)),
-                Decision::ReplicaIsNewer => return Ok(skipped(SkipReason::ReplicaIsNewer)),
                 Decision::Create => Condition::Absent,
                 Decision::Replace { replica_etag } => Condition::Matches(replica_etag),
+                decision => {
+                    // Not written: an upload a stopped attempt kept for this version is
+                    // useless now.
+                    if self.multipart_sized(source.object.size) {
+                        let s = &source.object;
+                        multipart::abandon_kept(self, dest_key, s.version_id.as_deref(), &s.etag)
+                            .await;
+                    }
+                    return Ok(skipped(if decision == Decision::UpToDate {
+                        SkipReason::UpToDate
+                    } else {
+                        SkipReason::ReplicaIsNewer
+                    }));
+                }
             };
             let size = source.object.size;
             let copy_plan = transfer::choose(size, &self.config.limits(), route, stop.time_left())
@@ -315,6 +333,11 @@ impl Replicator {
             resource: self.destination.bucket.resource(dest_key),
             attempts: MAX_CONDITIONAL_ATTEMPTS,
         })
+    }
+
+    /// Whether an object of `size` bytes is copied in parts (and so may have kept uploads).
+    fn multipart_sized(&self, size: u64) -> bool {
+        size > self.config.transfer.multipart_threshold
     }
 
     /// Whether the replica is known to be up to date for a request, from one HEAD.

@@ -83,6 +83,8 @@ pub struct OpenUpload {
     pub upload_id: String,
     /// Milliseconds since the epoch.
     pub initiated_ms: i64,
+    /// Who started it (for an IAM principal, its ARN).
+    pub initiator: Option<String>,
 }
 
 /// A part an upload already has, as ListParts reports it.

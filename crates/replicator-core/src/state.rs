@@ -16,6 +16,9 @@ use crate::s3::{body, Attributes, Bucket, Condition, Write};
 /// Reserved key prefix (after DESTINATION_PREFIX) for the replicator's own objects.
 pub const RESERVED_PREFIX: &str = ".s3-fallback-replicator/";
 
+/// Attempts at reading a state object whose answer failed on the way.
+const READ_ATTEMPTS: u32 = 3;
+
 /// A state object as read, with the ETag the next write is conditional on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Stored<T> {
@@ -55,7 +58,25 @@ impl StateStore {
     }
 
     /// Reads a state object: `None` when there is none; an unreadable one counts as none.
+    /// A read that failed on the way (a body cut short, a reset) is read again: an ambiguous
+    /// answer is never taken for what the object says.
     pub async fn read<T: DeserializeOwned>(
+        &self,
+        key: &str,
+    ) -> Result<Option<Stored<T>>, ReplicationError> {
+        let mut attempt = 1;
+        loop {
+            match self.read_once(key).await {
+                Err(e) if e.is_retryable() && attempt < READ_ATTEMPTS => {
+                    crate::clock::backoff(attempt).await;
+                    attempt += 1;
+                }
+                done => return done,
+            }
+        }
+    }
+
+    async fn read_once<T: DeserializeOwned>(
         &self,
         key: &str,
     ) -> Result<Option<Stored<T>>, ReplicationError> {
@@ -108,6 +129,16 @@ impl StateStore {
             .delete(key, None, &Condition::None)
             .await
             .map(|_| ())
+    }
+
+    /// Removes a state object only if it is still the one with `etag` (S3's conditional
+    /// delete): `false` when it changed since. One already gone counts as removed.
+    pub async fn delete_if(&self, key: &str, etag: &str) -> Result<bool, ReplicationError> {
+        let condition = Condition::Matches(etag.to_owned());
+        Ok(matches!(
+            self.bucket.delete(key, None, &condition).await?,
+            Write::Done(_)
+        ))
     }
 
     /// The keys of every state object under `{root}{relative}`.

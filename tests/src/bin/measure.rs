@@ -1,7 +1,10 @@
 //! Measurements through the emulator, reported with wall time and the process's peak
 //! resident memory during the measured work alone (the kernel's counter is reset first):
 //!
-//! - `measure object 256` — replicate one 256 MiB object (multipart);
+//! - `measure object 256 [VAR=VALUE…]` — replicate one 256 MiB object (multipart), with
+//!   the replicator's settings given (`PART_SIZE=64MiB MAX_IN_FLIGHT_BYTES=8MiB`);
+//! - `measure burst 16 15 [VAR=VALUE…]` — one event naming 16 objects of 15 MiB, each record
+//!   claiming a size of 1 byte (a rewrite after the event, or a forged size), copied at once;
 //! - `measure sync 1000` — a scheduled-sync run over 1,000 small objects;
 //! - `measure init BINARY 15` — a function's cold start: exec to its first Runtime API poll;
 //! - `measure raw get|put BUCKET COUNT SIZE` — the server's raw throughput (the benchmark).
@@ -31,22 +34,52 @@ fn reset_peak_rss() {
 async fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let n: usize = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(0);
+    let settings = |from: usize| -> Vec<(String, String)> {
+        args.iter()
+            .skip(from)
+            .filter_map(|a| a.split_once('='))
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect()
+    };
     match args.first().map(String::as_str) {
-        Some("object") => object(if n == 0 { 256 } else { n }).await,
+        Some("object") => object(if n == 0 { 256 } else { n }, settings(2)).await,
+        Some("burst") if args.len() >= 3 => {
+            burst(n, args[2].parse().expect("MiB"), settings(3)).await
+        }
         Some("sync") => sync(if n == 0 { 1000 } else { n }).await,
         Some("raw") if args.len() == 5 => raw(&args[1..]).await,
         Some("init") if args.len() == 3 => init(&args[1], args[2].parse().expect("runs")),
         _ => {
-            eprintln!("usage: measure object MIB | measure sync COUNT | measure init BINARY RUNS | measure raw get|put BUCKET COUNT SIZE");
+            eprintln!("usage: measure object MIB [VAR=VALUE…] | measure burst COUNT MIB [VAR=VALUE…] | measure sync COUNT | measure init BINARY RUNS | measure raw get|put BUCKET COUNT SIZE");
             std::process::exit(2);
         }
     }
 }
 
-/// Replicates one object of `mib` MiB (multipart) through the emulator.
-async fn object(mib: usize) {
+/// A world on its own emulator, with the replicator's `settings` on top of the defaults.
+async fn world_with(settings: &[(String, String)]) -> (replicator_tests::Emulator, World) {
     let emulator = start_emulator();
-    let world = World::on(&emulator.endpoint()).await;
+    let mut world = World::on(&emulator.endpoint()).await;
+    for (k, v) in settings {
+        let k: &'static str = Box::leak(k.clone().into_boxed_str());
+        world.set(k, v.clone());
+    }
+    (emulator, world)
+}
+
+/// What tests read off the last line: the peak RSS the measured work added, and the most
+/// object bytes the engine held.
+fn report_memory(before_kib: u64, peak_kib: u64, replicator: &replicator_core::Replicator) {
+    println!(
+        "peak_rss_delta_kib={} bytes_held_peak={}",
+        peak_kib.saturating_sub(before_kib),
+        replicator.peak_bytes_held()
+    );
+}
+
+/// Replicates one object of `mib` MiB (multipart) through the emulator.
+async fn object(mib: usize, settings: Vec<(String, String)>) {
+    let (_emulator, world) = world_with(&settings).await;
     let digest = {
         let body = replicator_tests::bytes(mib * 1024 * 1024, 42);
         let digest = sha256(&body);
@@ -76,13 +109,45 @@ async fn object(mib: usize) {
         peak / 1024,
         before / 1024,
     );
+    report_memory(before, peak, &replicator);
 }
 
-/// The server's raw throughput: GET-only (of `data/NNNNNN.bin`, as the benchmark writes them)
-/// or PUT-only, 64 requests at a time, bodies discarded or shared: the most a client can get
-/// from this server. A single large object is also read with parallel ranged GETs and
-/// written as a parallel multipart upload (8 MiB parts, 16 at a time), and the faster of the
-/// two ways counts. Credentials and endpoint from the environment.
+/// One S3 event naming `count` objects of `mib` MiB, each record claiming 1 byte, handled
+/// with every object copied at once.
+async fn burst(count: usize, mib: usize, settings: Vec<(String, String)>) {
+    let (_emulator, world) = world_with(&settings).await;
+    let mut records = Vec::new();
+    for i in 0..count {
+        let key = format!("burst/{i:03}.bin");
+        let version = world
+            .put(&key, replicator_tests::bytes(mib * 1024 * 1024, i as u64))
+            .await;
+        let mut event = world.fixture("s3-object-created.json");
+        let object = &mut event["Records"][0]["s3"]["object"];
+        object["key"] = key.clone().into();
+        object["versionId"] = version.into();
+        object["size"] = 1.into();
+        records.push(event["Records"][0].clone());
+    }
+    let handler = world.handler().await;
+    reset_peak_rss();
+    let before = peak_rss_kib();
+    let started = Instant::now();
+    let out = handler
+        .handle(serde_json::json!({ "Records": records }))
+        .await
+        .expect("handled");
+    let peak = peak_rss_kib();
+    assert_eq!(out["copied"], count as u64, "{out}");
+    println!(
+        "copied {count} objects of {mib} MiB whose events claimed 1 byte in {:.2} s; peak RSS during the burst {} MiB above the {} MiB before it",
+        started.elapsed().as_secs_f64(),
+        peak.saturating_sub(before) / 1024,
+        before / 1024,
+    );
+    report_memory(before, peak, handler.replicator());
+}
+
 async fn raw(args: &[String]) {
     let (op, bucket) = (args[0].as_str(), args[1].clone());
     let count: usize = args[2].parse().expect("count");

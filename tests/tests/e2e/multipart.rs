@@ -14,19 +14,6 @@ fn small_parts(world: &mut World) {
     world.set("MAX_IN_FLIGHT_BYTES", "5MiB");
 }
 
-async fn manifests(world: &World) -> usize {
-    world
-        .dst
-        .list_objects_v2()
-        .bucket(&world.destination_bucket)
-        .prefix(".s3-fallback-replicator/uploads/")
-        .send()
-        .await
-        .unwrap()
-        .contents()
-        .len()
-}
-
 #[tokio::test]
 async fn a_copy_stopped_at_the_deadline_resumes_from_its_uploaded_parts() {
     let mut world = World::new().await;
@@ -56,7 +43,7 @@ async fn a_copy_stopped_at_the_deadline_resumes_from_its_uploaded_parts() {
         1,
         "the upload is kept for the next attempt"
     );
-    assert_eq!(manifests(&world).await, 1);
+    assert_eq!(world.upload_records().await, 1);
 
     let outcome = replicator.replicate(&request).await.unwrap();
     let Outcome::Copied {
@@ -72,7 +59,7 @@ async fn a_copy_stopped_at_the_deadline_resumes_from_its_uploaded_parts() {
     world.assert_replica("big/resumable.bin", &body).await;
     assert_eq!(world.open_uploads().await, 0);
     assert_eq!(
-        manifests(&world).await,
+        world.upload_records().await,
         0,
         "the manifest is removed once the copy completes"
     );
@@ -158,7 +145,7 @@ async fn the_sync_aborts_uploads_another_copy_made_useless_and_keeps_resumable_o
         1,
         "the resumable upload is kept"
     );
-    assert_eq!(manifests(&world).await, 1);
+    assert_eq!(world.upload_records().await, 1);
     world
         .assert_replica("big/done-elsewhere.bin", &done_elsewhere)
         .await;
@@ -172,7 +159,7 @@ async fn the_sync_aborts_uploads_another_copy_made_useless_and_keeps_resumable_o
         .assert_replica("big/still-needed.bin", &still_needed)
         .await;
     assert_eq!(world.open_uploads().await, 0);
-    assert_eq!(manifests(&world).await, 0);
+    assert_eq!(world.upload_records().await, 0);
 }
 
 #[tokio::test]
@@ -212,7 +199,7 @@ async fn an_upload_for_a_source_that_changed_is_aborted_not_resumed() {
         0,
         "the stale upload was aborted"
     );
-    assert_eq!(manifests(&world).await, 0);
+    assert_eq!(world.upload_records().await, 0);
 }
 
 #[tokio::test]
@@ -256,7 +243,7 @@ async fn a_failed_multipart_copy_leaves_no_upload_behind() {
         .unwrap_err();
     assert!(deleted.load(std::sync::atomic::Ordering::SeqCst));
     assert_eq!(world.open_uploads().await, 0, "aborted after: {err}");
-    assert_eq!(manifests(&world).await, 0);
+    assert_eq!(world.upload_records().await, 0);
     assert!(world.replica_bytes("big/vanishing.bin").await.is_none());
 }
 

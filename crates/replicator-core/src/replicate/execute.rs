@@ -10,8 +10,37 @@ use crate::plan::transfer::CopyPlan;
 use crate::s3::{CopySource, Write};
 
 /// Writes the replica as `plan` says. `body` is the source's body when it was read with its
-/// headers (a small streamed object); a PUT without it reads it first.
+/// headers (a small streamed object); a PUT without it reads it first. A write whose answer
+/// says nothing certain is found out before it is called a failure.
 pub(super) async fn run(
+    r: &Replicator,
+    job: &Job<'_>,
+    plan: CopyPlan,
+    body: Option<Bytes>,
+) -> Result<Write<Copied>, ReplicationError> {
+    match write(r, job, plan, body).await {
+        Err(e)
+            if ambiguous(&e)
+                && !matches!(plan, CopyPlan::StreamedParts(_) | CopyPlan::CopiedParts(_)) =>
+        {
+            match landed(r, job).await {
+                Ok(Some(version_id)) => Ok(Write::Done(Copied {
+                    method: if plan == CopyPlan::Put {
+                        Method::SinglePut
+                    } else {
+                        Method::ServerSideCopy
+                    },
+                    version_id,
+                    parts_resumed: 0,
+                })),
+                _ => Err(e),
+            }
+        }
+        result => result,
+    }
+}
+
+async fn write(
     r: &Replicator,
     job: &Job<'_>,
     plan: CopyPlan,
@@ -57,6 +86,36 @@ fn copied(written: Write<crate::s3::PutAnswer>, method: Method) -> Write<Copied>
         }),
         Write::LostRace => Write::LostRace,
     }
+}
+
+/// Whether an error leaves open whether the write landed: no answer, or an answer that is
+/// not a refusal (a 5xx, a 404 for an upload a landed completion removed). A refusal —
+/// access denied, a KMS key S3 cannot use, a request S3 rejects — is certain.
+pub(super) fn ambiguous(e: &ReplicationError) -> bool {
+    match e {
+        ReplicationError::Service {
+            retryable, code, ..
+        } => *retryable || code == "NoSuchUpload" || code == "HTTP 404",
+        _ => false,
+    }
+}
+
+/// Whether the replica now is this job's source version (the write landed, whoever's answer
+/// was lost): the replica's version id when it is.
+pub(super) async fn landed(
+    r: &Replicator,
+    job: &Job<'_>,
+) -> Result<Option<Option<String>>, ReplicationError> {
+    let Some(head) = r.destination.bucket.head(job.dest_key, None).await? else {
+        return Ok(None);
+    };
+    let replica = crate::facts::ReplicaFacts::from_head(&head);
+    let made_from_source = replica.provenance.is_some_and(|p| {
+        p.etag == job.source.etag.trim_matches('"')
+            && p.version_id == job.source.version_id
+            && p.last_modified == job.source.last_modified
+    });
+    Ok(made_from_source.then(|| head.version_id().map(str::to_owned)))
 }
 
 /// The exact source version (pinned by version and ETag) for CopyObject and UploadPartCopy.

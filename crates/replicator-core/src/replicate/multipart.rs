@@ -1,32 +1,49 @@
-//! A multipart copy from start to end: resume the upload a stopped attempt kept, or create
-//! one and record it in a manifest; send the missing parts, several in flight; complete it
-//! on the job's condition; then forget the manifest (done), release it (stopped at the
-//! deadline: the next attempt resumes), or abort the upload (any other failure, so no parts
-//! are left behind).
+//! A multipart copy from start to end: resume an upload a stopped attempt kept for this very
+//! source version, or create one and record it; send the missing parts, several in flight;
+//! complete it on the job's condition; then forget its record (done), release it (stopped
+//! at the deadline: the next attempt resumes), or abort the upload (any other failure, so no
+//! parts are left behind).
+//!
+//! Each upload has its own record (see [`crate::state::uploads`]), written and removed only
+//! on the ETag its holder read, so two copies of one key never overwrite or drop each
+//! other's. A completion whose answer was lost is found out (HEAD of the replica, then
+//! whether the upload still exists) rather than taken for a failure.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use aws_sdk_s3::types::CompletedPart;
 use futures::StreamExt;
 use tracing::{debug, info, warn};
 
-use super::{attributes, parts, Copied, Job, Replicator};
+use super::{attributes, execute, parts, Copied, Job, Replicator};
 use crate::clock::now_ms;
 use crate::error::ReplicationError;
 use crate::outcome::Method;
 use crate::plan::transfer::{part_range, Parts};
-use crate::s3::{Condition, PutAnswer, Write};
-use crate::state::uploads::{UploadManifest, UPLOAD_LEASE_MS};
+use crate::s3::{PutAnswer, Write};
+use crate::state::uploads::{Record, UploadManifest};
 
-/// What the manifest under a destination key says about starting a multipart copy.
-enum Resume {
-    /// No manifest, or a stale one (now discarded): start an upload and record it.
-    Fresh,
-    /// Another copy holds the recorded upload: start one of our own, unrecorded (the
-    /// conditional completion decides between the two).
-    Held,
-    /// This copy's upload, released by an earlier attempt and now ours: the parts it has.
-    Resumed(String, BTreeMap<u64, CompletedPart>),
+/// What the records of the replica key offer this copy.
+#[derive(Default)]
+struct Claim {
+    /// An upload of exactly this copy, released by a stopped attempt and now taken over:
+    /// its record, id and the parts it has.
+    resumed: Option<(Record, String, BTreeMap<u64, CompletedPart>)>,
+    /// The key's other uploads: once this copy completes, those it made useless (of this
+    /// source version or an older one) are aborted.
+    others: Vec<(Record, UploadManifest)>,
+}
+
+/// A fresh id per copy, for the records it holds.
+fn holder_id() -> String {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    format!(
+        "{}-{}-{}",
+        std::process::id(),
+        now_ms(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
 }
 
 /// Copies `job` in `parts`, streamed from ranged GETs or (`server_side`) with UploadPartCopy.
@@ -37,7 +54,6 @@ pub(super) async fn copy(
     server_side: bool,
 ) -> Result<Write<Copied>, ReplicationError> {
     let uploads = &r.destination.uploads;
-    let manifest_key = uploads.key_for(job.dest_key);
     let wanted = UploadManifest {
         dest_key: job.dest_key.to_owned(),
         upload_id: String::new(),
@@ -46,30 +62,27 @@ pub(super) async fn copy(
         size: job.source.size,
         part_size: parts.part_size,
         source_last_modified: job.source.last_modified,
-        held_until_ms: now_ms() + UPLOAD_LEASE_MS,
+        held_until_ms: now_ms() + r.config.transfer.upload_lease_ms,
+        holder: holder_id(),
     };
-    let (upload_id, done, owned) = match resumable(r, &manifest_key, &wanted).await? {
-        Resume::Resumed(upload_id, done) => (upload_id, done, true),
-        Resume::Held => (create(r, job).await?, BTreeMap::new(), false),
-        Resume::Fresh => {
+    let claim = claim(r, &wanted).await?;
+    let (upload_id, record, done) = match claim.resumed {
+        Some((record, upload_id, done)) => (upload_id, Some(record), done),
+        None => {
             let upload_id = create(r, job).await?;
             let manifest = UploadManifest {
                 upload_id: upload_id.clone(),
                 ..wanted.clone()
             };
-            // Only if no other copy recorded one meanwhile.
-            let owned = match uploads
-                .write(&manifest_key, &manifest, &Condition::Absent)
-                .await
-            {
-                Ok(_) => true,
+            let record = match uploads.record(&manifest).await {
+                Ok(record) => record,
                 Err(e) => {
                     // The copy goes on; only a resume after a deadline is lost.
                     debug!(error = %e, "multipart upload not recorded; it cannot be resumed");
-                    false
+                    None
                 }
             };
-            (upload_id, BTreeMap::new(), owned)
+            (upload_id, record, BTreeMap::new())
         }
     };
     let parts_resumed = done.len() as u64;
@@ -87,39 +100,11 @@ pub(super) async fn copy(
         part_count = parts.part_count,
         "multipart upload"
     );
-
-    let result = send_and_complete(r, job, &upload_id, parts, done, server_side).await;
-    match &result {
-        Ok(Write::Done(_)) if owned => {
-            if let Err(e) = uploads.forget(&manifest_key).await {
-                warn!(error = %e, "could not remove the finished upload's manifest");
-            }
-        }
-        Ok(Write::Done(_)) => {}
-        // Stopped at the deadline: keep the upload, and release its manifest to the next
-        // attempt.
-        Err(ReplicationError::DeadlineReached { .. }) if owned => {
-            let released = UploadManifest {
-                upload_id: upload_id.clone(),
-                held_until_ms: 0,
-                ..wanted
-            };
-            match uploads
-                .write(&manifest_key, &released, &Condition::None)
-                .await
-            {
-                Ok(_) => info!(
-                    upload_id,
-                    "multipart copy stopped at the deadline; kept for the next attempt"
-                ),
-                Err(e) => {
-                    warn!(error = %e, upload_id, "could not release the upload for the next attempt; it resumes after the lease")
-                }
-            }
-        }
-        // Nobody could resume an unrecorded upload; nor one that lost the race to complete.
-        _ if !owned => abort(r, job.dest_key, &upload_id).await,
-        _ => discard(r, job.dest_key, &upload_id, &manifest_key).await,
+    let sent = send_and_complete(r, job, &upload_id, parts, done, server_side).await;
+    let result = find_out(r, job, &upload_id, sent).await;
+    finish(r, job.dest_key, &upload_id, record, wanted, &result).await;
+    if matches!(result, Ok(Write::Done(_))) {
+        made_useless(r, job, claim.others).await;
     }
     let method = if server_side {
         Method::ServerSideMultipart
@@ -136,68 +121,77 @@ pub(super) async fn copy(
     })
 }
 
-/// What the manifest says: the upload to resume, with the parts it already has, if it
-/// describes this very copy, nobody holds it and S3 still has it; a stale upload nobody
-/// holds is aborted.
-async fn resumable(
-    r: &Replicator,
-    manifest_key: &str,
-    wanted: &UploadManifest,
-) -> Result<Resume, ReplicationError> {
+/// The uploads this copy may resume: released (nobody holds them) and started for exactly
+/// this copy. The first that can be taken over and still exists is resumed with the parts
+/// it has that are exactly what this copy would send.
+async fn claim(r: &Replicator, wanted: &UploadManifest) -> Result<Claim, ReplicationError> {
     let uploads = &r.destination.uploads;
-    let Some(found) = uploads.read(manifest_key).await? else {
-        return Ok(Resume::Fresh);
-    };
-    let (found, etag) = (found.value, found.etag);
-    if found.dest_key != wanted.dest_key {
-        // A hash collision with another key's upload: leave it alone.
-        return Ok(Resume::Held);
-    }
-    if found.held_until_ms > now_ms() {
-        return Ok(Resume::Held);
-    }
-    if !found.same_copy(wanted) {
-        // The source changed (or the part size did): that upload can never complete.
-        discard(r, &found.dest_key, &found.upload_id, manifest_key).await;
-        return Ok(Resume::Fresh);
-    }
-    // Take the upload over, unless another attempt just did.
-    let taken = UploadManifest {
-        upload_id: found.upload_id.clone(),
-        ..wanted.clone()
-    };
-    if uploads
-        .write(manifest_key, &taken, &Condition::Matches(etag))
-        .await
-        .is_err()
-    {
-        return Ok(Resume::Held);
-    }
-    let Some(listed) = r
-        .destination
-        .bucket
-        .list_parts(&wanted.dest_key, &found.upload_id)
-        .await?
-    else {
-        // Gone (aborted by a lifecycle rule, or completed): start over.
-        if let Err(e) = uploads.forget(manifest_key).await {
-            warn!(error = %e, "could not remove a vanished upload's manifest");
+    let now = now_ms();
+    let mut others = Vec::new();
+    let mut records = uploads.of(&wanted.dest_key).await?.into_iter();
+    while let Some((record, found)) = records.next() {
+        if !found.same_copy(wanted) || found.held(now) {
+            others.push((record, found));
+            continue;
         }
-        return Ok(Resume::Fresh);
-    };
-    // Keep only parts that are exactly what this copy would send.
-    let count = wanted.size.div_ceil(wanted.part_size);
-    let parts = listed
-        .into_iter()
-        .filter(|p| {
-            (1..=count).contains(&p.number) && {
-                let (start, end) = part_range(wanted.size, wanted.part_size, p.number);
-                p.size == end - start + 1
+        let taken = UploadManifest {
+            upload_id: found.upload_id.clone(),
+            ..wanted.clone()
+        };
+        // Taken over only if nobody changed it since it was read.
+        let Some(record) = uploads.update(&record, &taken).await? else {
+            continue;
+        };
+        let bucket = &r.destination.bucket;
+        let Some(listed) = bucket
+            .list_parts(&wanted.dest_key, &found.upload_id)
+            .await?
+        else {
+            // Gone (completed, or aborted by a lifecycle rule): its record goes too.
+            if let Err(e) = uploads.forget(&record).await {
+                warn!(error = %e, "could not remove a vanished upload's record");
             }
-        })
-        .map(|p| (p.number, p.part))
-        .collect();
-    Ok(Resume::Resumed(found.upload_id, parts))
+            continue;
+        };
+        let count = wanted.size.div_ceil(wanted.part_size);
+        let parts = listed
+            .into_iter()
+            .filter(|p| {
+                (1..=count).contains(&p.number) && {
+                    let (start, end) = part_range(wanted.size, wanted.part_size, p.number);
+                    p.size == end - start + 1
+                }
+            })
+            .map(|p| (p.number, p.part))
+            .collect();
+        others.extend(records);
+        return Ok(Claim {
+            resumed: Some((record, found.upload_id, parts)),
+            others,
+        });
+    }
+    Ok(Claim {
+        resumed: None,
+        others,
+    })
+}
+
+/// After this copy completed: the key's released uploads its replica made useless.
+async fn made_useless(r: &Replicator, job: &Job<'_>, others: Vec<(Record, UploadManifest)>) {
+    let replica = crate::facts::ReplicaFacts {
+        etag: String::new(),
+        provenance: Some(job.provenance.clone()),
+    };
+    let now = now_ms();
+    for (record, manifest) in others.into_iter().filter(|(_, m)| !m.held(now)) {
+        match super::sweep::useless(r, &manifest, Some(&replica)).await {
+            Ok(true) => {
+                discard(r, record, manifest).await;
+            }
+            Ok(false) => {}
+            Err(e) => warn!(error = %e, "could not tell whether an upload is still of use"),
+        }
+    }
 }
 
 async fn create(r: &Replicator, job: &Job<'_>) -> Result<String, ReplicationError> {
@@ -253,19 +247,155 @@ async fn send_and_complete(
         .await
 }
 
-/// Aborts an upload, reporting (not failing on) what cannot be done: the bucket's
-/// lifecycle rule aborts what is left.
-async fn abort(r: &Replicator, dest_key: &str, upload_id: &str) {
-    if let Err(e) = r.destination.bucket.abort(dest_key, upload_id).await {
-        warn!(resource = %r.destination.bucket.resource(dest_key), upload_id, error = %e,
-            "could not abort multipart upload; the bucket's lifecycle rule must clean it up");
+/// After a completion whose answer says nothing certain — no answer, a 5xx, NoSuchUpload,
+/// or a lost race that may have been lost to its own earlier attempt (the SDK retried a
+/// completion that had landed) — finds out what happened: the replica made from this source
+/// version, and this upload no longer open, mean it completed.
+async fn find_out(
+    r: &Replicator,
+    job: &Job<'_>,
+    upload_id: &str,
+    sent: Result<Write<PutAnswer>, ReplicationError>,
+) -> Result<Write<PutAnswer>, ReplicationError> {
+    let uncertain = match &sent {
+        Ok(Write::LostRace) => true,
+        Err(e) => execute::ambiguous(e),
+        Ok(Write::Done(_)) => false,
+    };
+    if !uncertain {
+        return sent;
+    }
+    let Ok(Some(version_id)) = execute::landed(r, job).await else {
+        return sent;
+    };
+    match r
+        .destination
+        .bucket
+        .list_parts(job.dest_key, upload_id)
+        .await
+    {
+        Ok(None) => {
+            info!(
+                upload_id,
+                "the completion's answer was lost; the replica is written"
+            );
+            Ok(Write::Done(PutAnswer {
+                version_id,
+                etag: String::new(),
+            }))
+        }
+        // Still open: the replica is another copy's, of the same version.
+        Ok(Some(_)) => Ok(Write::LostRace),
+        Err(_) => sent,
     }
 }
 
-/// Aborts an upload and forgets its manifest.
-pub(super) async fn discard(r: &Replicator, dest_key: &str, upload_id: &str, manifest_key: &str) {
-    abort(r, dest_key, upload_id).await;
-    if let Err(e) = r.destination.uploads.forget(manifest_key).await {
-        warn!(error = %e, "could not remove an abandoned upload's manifest");
+/// What becomes of the upload and its record once the copy has ended.
+async fn finish(
+    r: &Replicator,
+    dest_key: &str,
+    upload_id: &str,
+    record: Option<Record>,
+    wanted: UploadManifest,
+    result: &Result<Write<PutAnswer>, ReplicationError>,
+) {
+    let uploads = &r.destination.uploads;
+    match (result, record) {
+        (Ok(Write::Done(_)), Some(record)) => {
+            if let Err(e) = uploads.forget(&record).await {
+                warn!(error = %e, "could not remove the finished upload's record");
+            }
+        }
+        (Ok(Write::Done(_)), None) => {}
+        // Stopped at the deadline: keep the upload, and release its record to the next
+        // attempt (only if it is still ours).
+        (Err(ReplicationError::DeadlineReached { .. }), Some(record)) => {
+            let released = UploadManifest {
+                upload_id: upload_id.to_owned(),
+                held_until_ms: 0,
+                ..wanted
+            };
+            match uploads.update(&record, &released).await {
+                Ok(Some(_)) => info!(
+                    upload_id,
+                    "multipart copy stopped at the deadline; kept for the next attempt"
+                ),
+                Ok(None) => warn!(upload_id, "the upload's record changed under its holder"),
+                Err(e) => {
+                    warn!(error = %e, upload_id, "could not release the upload for the next attempt; it resumes after the lease")
+                }
+            }
+        }
+        // Nobody could resume an unrecorded upload; nor one that lost the race to complete.
+        (_, None) => abort(r, dest_key, upload_id).await,
+        (_, Some(record)) => {
+            abort(r, dest_key, upload_id).await;
+            if let Err(e) = uploads.forget(&record).await {
+                warn!(error = %e, "could not remove an aborted upload's record");
+            }
+        }
+    }
+}
+
+/// The copy decided not to write (the replica is up to date, or newer): the uploads stopped
+/// attempts kept for this very source version will never be finished, and are aborted.
+pub(super) async fn abandon_kept(
+    r: &Replicator,
+    dest_key: &str,
+    version_id: Option<&str>,
+    etag: &str,
+) {
+    let kept = match r.destination.uploads.of(dest_key).await {
+        Ok(kept) => kept,
+        Err(e) => {
+            warn!(error = %e, "could not look for kept uploads; the sweep will");
+            return;
+        }
+    };
+    let now = now_ms();
+    for (record, manifest) in kept {
+        let ours = manifest.source_version_id.as_deref() == version_id
+            && manifest.source_etag.trim_matches('"') == etag.trim_matches('"');
+        if ours && !manifest.held(now) {
+            discard(r, record, manifest).await;
+        }
+    }
+}
+
+/// Takes a released record over, then aborts its upload and removes it; `true` when it was
+/// aborted (a record someone else took meanwhile is theirs, and left alone).
+pub(super) async fn discard(r: &Replicator, record: Record, manifest: UploadManifest) -> bool {
+    let uploads = &r.destination.uploads;
+    let held = UploadManifest {
+        held_until_ms: now_ms() + r.config.transfer.upload_lease_ms,
+        holder: holder_id(),
+        ..manifest
+    };
+    let record = match uploads.update(&record, &held).await {
+        Ok(Some(record)) => record,
+        Ok(None) => return false,
+        Err(e) => {
+            warn!(error = %e, "could not take an abandoned upload's record");
+            return false;
+        }
+    };
+    info!(
+        dest_key = held.dest_key,
+        upload_id = held.upload_id,
+        "aborting an upload nobody will finish"
+    );
+    abort(r, &held.dest_key, &held.upload_id).await;
+    if let Err(e) = uploads.forget(&record).await {
+        warn!(error = %e, "could not remove an abandoned upload's record");
+    }
+    true
+}
+
+/// Aborts an upload, reporting (not failing on) what cannot be done: the sweep, and the
+/// bucket's lifecycle rule, abort what is left.
+pub(super) async fn abort(r: &Replicator, dest_key: &str, upload_id: &str) {
+    if let Err(e) = r.destination.bucket.abort(dest_key, upload_id).await {
+        warn!(resource = %r.destination.bucket.resource(dest_key), upload_id, error = %e,
+            "could not abort multipart upload; the sweep or the bucket's lifecycle rule must");
     }
 }

@@ -1,7 +1,15 @@
-//! The sweep after a complete sync pass: multipart uploads kept at a deadline that no copy
-//! will finish — no copy holds the manifest, and the replica has since been written from
-//! the same source version or a newer one — are aborted.
+//! The sweep after a complete sync pass: every multipart upload nobody will finish is
+//! aborted.
+//!
+//! - A recorded upload no copy holds whose replica has since been written from the same
+//!   source version, or a newer one (within one second, the source's own version order
+//!   decides, as for a copy).
+//! - An upload no record names — its CreateMultipartUpload answer was lost, so the SDK's
+//!   retry made another — once it is older than the longest a copy can hold one (the
+//!   upload lease), under the replicas' prefix, and started by the destination role (an
+//!   upload another writer started in the same bucket is never touched).
 
+use std::collections::HashSet;
 use std::time::Instant;
 
 use tracing::{info, warn};
@@ -9,81 +17,163 @@ use tracing::{info, warn};
 use super::{multipart, Replicator};
 use crate::clock::now_ms;
 use crate::error::ReplicationError;
-use crate::facts::SourceFacts;
+use crate::facts::{ReplicaFacts, SourceFacts};
 use crate::plan::{self, Decision};
-use crate::s3::Condition;
-use crate::state::uploads::{UploadManifest, UPLOAD_LEASE_MS};
+use crate::s3::OpenUpload;
+use crate::state::uploads::{Record, UploadManifest};
+
+/// What the sweep did with one record.
+enum Swept {
+    Aborted,
+    /// Kept: its upload may still be finished (or another copy took the record).
+    Kept(String),
+}
 
 pub(super) async fn abandoned_uploads(
     r: &Replicator,
     until: Instant,
 ) -> Result<u64, ReplicationError> {
     let mut aborted = 0;
-    for manifest_key in r.destination.uploads.list().await? {
+    let mut recorded = HashSet::new();
+    let mut all_read = true;
+    for key in r.destination.uploads.all().await? {
+        if Instant::now() >= until {
+            return Ok(aborted);
+        }
+        match sweep_one(r, &key).await {
+            Ok(Swept::Aborted) => aborted += 1,
+            Ok(Swept::Kept(upload_id)) => {
+                recorded.insert(upload_id);
+            }
+            Err(e) => {
+                all_read = false;
+                warn!(key, error = %e, "could not sweep an upload");
+            }
+        }
+    }
+    // Only when every record was read can an upload be known to have none.
+    if all_read {
+        aborted += unrecorded(r, &recorded, until).await?;
+    }
+    Ok(aborted)
+}
+
+/// One record of the sweep.
+async fn sweep_one(r: &Replicator, key: &str) -> Result<Swept, ReplicationError> {
+    let Some(stored) = r.destination.uploads.read(key).await? else {
+        return Ok(Swept::Kept(String::new()));
+    };
+    let manifest = stored.value;
+    if manifest.held(now_ms()) {
+        return Ok(Swept::Kept(manifest.upload_id));
+    }
+    let replica = r
+        .destination
+        .bucket
+        .head(&manifest.dest_key, None)
+        .await?
+        .map(|out| ReplicaFacts::from_head(&out));
+    if !useless(r, &manifest, replica.as_ref()).await? {
+        return Ok(Swept::Kept(manifest.upload_id));
+    }
+    let record = Record {
+        key: key.to_owned(),
+        etag: stored.etag,
+    };
+    let upload_id = manifest.upload_id.clone();
+    Ok(if multipart::discard(r, record, manifest).await {
+        Swept::Aborted
+    } else {
+        Swept::Kept(upload_id)
+    })
+}
+
+/// Whether `replica` is already as new as what the upload would write, or newer.
+pub(super) async fn useless(
+    r: &Replicator,
+    manifest: &UploadManifest,
+    replica: Option<&ReplicaFacts>,
+) -> Result<bool, ReplicationError> {
+    let source = SourceFacts {
+        version_id: manifest.source_version_id.clone(),
+        etag: manifest.source_etag.clone(),
+        last_modified: manifest.source_last_modified,
+        sequencer: None,
+    };
+    let order = match plan::order_question(&source, replica) {
+        Some(theirs) => {
+            let prefix = &r.config.destination.prefix;
+            let Some(source_key) = manifest.dest_key.strip_prefix(prefix.as_str()) else {
+                return Ok(false);
+            };
+            let ours = source.version_id.as_deref().unwrap_or("null");
+            Some(r.source.version_order(source_key, ours, &theirs).await?)
+        }
+        None => None,
+    };
+    Ok(match plan::decide(&source, replica, order) {
+        Decision::UpToDate => true,
+        // Without the source's time (records from before it was kept), "newer" cannot be
+        // told from "older".
+        Decision::ReplicaIsNewer => manifest.source_last_modified > 0,
+        Decision::Create | Decision::Replace { .. } => false,
+    })
+}
+
+/// Aborts the destination role's uploads under the replicas' prefix that no record names
+/// and that are older than the upload lease.
+async fn unrecorded(
+    r: &Replicator,
+    recorded: &HashSet<String>,
+    until: Instant,
+) -> Result<u64, ReplicationError> {
+    let prefix = format!(
+        "{}{}",
+        r.config.destination.prefix, r.config.source.key_prefix
+    );
+    let older_than = now_ms() - r.config.transfer.upload_lease_ms;
+    let role = role_session_marker(&r.config.destination.role_arn);
+    let mut aborted = 0;
+    for upload in r.destination.bucket.list_uploads(&prefix).await? {
         if Instant::now() >= until {
             break;
         }
-        match sweep_one(r, &manifest_key).await {
-            Ok(true) => aborted += 1,
-            Ok(false) => {}
-            Err(e) => warn!(manifest_key, error = %e, "could not sweep an upload"),
+        let ours = upload
+            .initiator
+            .as_deref()
+            .is_some_and(|i| i.contains(&role));
+        if ours && upload.initiated_ms < older_than && !recorded.contains(&upload.upload_id) {
+            abort_unrecorded(r, &upload).await;
+            aborted += 1;
         }
     }
     Ok(aborted)
 }
 
-/// One manifest of the sweep: `true` when its upload was aborted.
-async fn sweep_one(r: &Replicator, manifest_key: &str) -> Result<bool, ReplicationError> {
-    let uploads = &r.destination.uploads;
-    let Some(stored) = uploads.read(manifest_key).await? else {
-        return Ok(false);
-    };
-    let found = stored.value;
-    if found.held_until_ms > now_ms() {
-        return Ok(false);
-    }
-    let replica = r
-        .destination
-        .bucket
-        .head(&found.dest_key, None)
-        .await?
-        .map(|out| crate::facts::ReplicaFacts::from_head(&out));
-    let source = SourceFacts {
-        version_id: found.source_version_id.clone(),
-        etag: found.source_etag.clone(),
-        last_modified: found.source_last_modified,
-        sequencer: None,
-    };
-    if plan::order_question(&source, replica.as_ref()).is_some() {
-        // Same second, and the order is unknown here: keep it.
-        return Ok(false);
-    }
-    let useless = match plan::decide(&source, replica.as_ref(), None) {
-        Decision::UpToDate => true,
-        // Without the source's time, "newer" cannot be told from "older".
-        Decision::ReplicaIsNewer => found.source_last_modified > 0,
-        _ => false,
-    };
-    if !useless {
-        return Ok(false);
-    }
-    // Hold it first, so a copy that takes it over meanwhile keeps it (and this gives up).
-    let held = UploadManifest {
-        held_until_ms: now_ms() + UPLOAD_LEASE_MS,
-        ..found.clone()
-    };
-    if uploads
-        .write(manifest_key, &held, &Condition::Matches(stored.etag))
-        .await?
-        .is_none()
-    {
-        return Ok(false);
-    }
+async fn abort_unrecorded(r: &Replicator, upload: &OpenUpload) {
     info!(
-        dest_key = found.dest_key,
-        upload_id = found.upload_id,
-        "aborting an upload another copy made useless"
+        key = upload.key,
+        upload_id = upload.upload_id,
+        "aborting an upload no record names (its creation's answer was lost)"
     );
-    multipart::discard(r, &found.dest_key, &found.upload_id, manifest_key).await;
-    Ok(true)
+    multipart::abort(r, &upload.key, &upload.upload_id).await;
+}
+
+/// `:assumed-role/NAME/`, as the ARN of a session of the role `arn:…:role/PATH/NAME` reads.
+fn role_session_marker(role_arn: &str) -> String {
+    let name = role_arn.rsplit('/').next().unwrap_or(role_arn);
+    format!(":assumed-role/{name}/")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sessions_of_the_destination_role_are_recognised() {
+        let marker = role_session_marker("arn:aws:iam::222222222222:role/ops/replicator");
+        assert!("arn:aws:sts::222222222222:assumed-role/replicator/s3-fallback".contains(&marker));
+        assert!(!"arn:aws:sts::222222222222:assumed-role/replicator-2/s".contains(&marker));
+        assert!(!"arn:aws:iam::222222222222:user/replicator".contains(&marker));
+    }
 }

@@ -206,6 +206,7 @@ impl Bucket {
                     key: u.key()?.to_owned(),
                     upload_id: u.upload_id()?.to_owned(),
                     initiated_ms: u.initiated().map(|t| t.to_millis().unwrap_or(0))?,
+                    initiator: u.initiator().and_then(|i| i.id()).map(str::to_owned),
                 })
             }));
             if !page.is_truncated().unwrap_or(false) {

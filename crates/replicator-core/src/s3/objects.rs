@@ -240,9 +240,15 @@ impl Bucket {
             Condition::Matches(etag) => delete.if_match(etag),
             Condition::None | Condition::Absent => delete,
         };
-        Ok(match self.write(action, key, delete.send().await)? {
-            Write::Done(out) => Write::Done(out.version_id().map(str::to_owned)),
-            Write::LostRace => Write::LostRace,
-        })
+        match delete.send().await {
+            // A conditional delete of what is no longer there: nothing is left to delete.
+            Err(e) if matches!(condition, Condition::Matches(_)) && gone(&e) => {
+                Ok(Write::Done(None))
+            }
+            result => Ok(match self.write(action, key, result)? {
+                Write::Done(out) => Write::Done(out.version_id().map(str::to_owned)),
+                Write::LostRace => Write::LostRace,
+            }),
+        }
     }
 }

@@ -1,10 +1,12 @@
-//! Upload manifests: what a multipart upload in progress was started for, under
-//! `{DESTINATION_PREFIX}.s3-fallback-replicator/uploads/`, so that a copy stopped at its
-//! deadline is resumed — only for exactly the same source version — and an upload nobody
-//! will finish is found and aborted.
+//! Upload manifests: what a multipart upload in progress was started for, one record per
+//! upload under `{DESTINATION_PREFIX}.s3-fallback-replicator/uploads/{key hash}/`, so that a
+//! copy stopped at its deadline is resumed — only for exactly the same source version — and
+//! an upload nobody will finish is found and aborted.
 //!
-//! A manifest is a lease: while a copy works on its upload (`held_until_ms`) no other copy
-//! resumes or aborts it.
+//! A record is a lease: while a copy holds it (`held_until_ms`) no other copy resumes or
+//! aborts its upload. Every write after the first is conditional on the ETag its writer
+//! read, and every delete on the ETag its writer holds, so a copy that lost a race can never
+//! overwrite or remove another's record; several uploads of one key each have their own.
 
 use serde::{Deserialize, Serialize};
 
@@ -16,7 +18,8 @@ use crate::s3::Condition;
 pub const UPLOADS: &str = "uploads/";
 
 /// How long a copy holds its upload unless it releases it: Lambda's longest invocation, and
-/// a margin. A holder that dies without releasing frees the upload after this.
+/// a margin. A holder that dies without releasing frees the upload after this; an upload no
+/// record names is abandoned once it is older than this.
 pub const UPLOAD_LEASE_MS: i64 = 16 * 60 * 1000;
 
 /// What an upload in progress was started for; it is resumed only for exactly that.
@@ -32,15 +35,18 @@ pub struct UploadManifest {
     /// newer than what this upload would write. 0 in manifests from before it was recorded.
     #[serde(default)]
     pub source_last_modified: i64,
-    /// Until when (epoch ms) a copy is working on this upload: another copier of the same
-    /// key neither resumes nor aborts it before then. 0 once released at a deadline.
+    /// Until when (epoch ms) a copy is working on this upload: no other copy resumes or
+    /// aborts it before then. 0 once released at a deadline.
     #[serde(default)]
     pub held_until_ms: i64,
+    /// Which copy holds it (a fresh id per copy): with the ETag, what makes a write ours.
+    #[serde(default)]
+    pub holder: String,
 }
 
 impl UploadManifest {
-    /// Whether `other` describes an upload of the very same bytes (same source version,
-    /// size and part size), whoever holds it.
+    /// Whether `other` describes an upload of the very same bytes (same key, source
+    /// version, size and part size), whoever holds it.
     pub fn same_copy(&self, other: &UploadManifest) -> bool {
         self.dest_key == other.dest_key
             && self.source_etag == other.source_etag
@@ -49,6 +55,18 @@ impl UploadManifest {
             && self.part_size == other.part_size
             && self.source_last_modified == other.source_last_modified
     }
+
+    /// Whether a copy holds it at `now_ms`.
+    pub fn held(&self, now_ms: i64) -> bool {
+        self.held_until_ms > now_ms
+    }
+}
+
+/// A record as its writer last saw it: where it is and its ETag then.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record {
+    pub key: String,
+    pub etag: String,
 }
 
 /// The manifests, over the state store.
@@ -57,50 +75,104 @@ pub struct Uploads {
     store: StateStore,
 }
 
+/// FNV-1a with two seeds: 128 bits, as 32 hex digits.
+fn hash(s: &str) -> String {
+    let fnv = |seed: u64| {
+        s.bytes().fold(seed, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+        })
+    };
+    format!(
+        "{:016x}{:016x}",
+        fnv(0xcbf2_9ce4_8422_2325),
+        fnv(0x84222325_cbf29ce4)
+    )
+}
+
 impl Uploads {
     pub fn new(store: StateStore) -> Self {
         Self { store }
     }
 
-    /// Where the manifest of the multipart copy to `dest_key` lives. The key is hashed
-    /// (FNV-1a, two seeds: 128 bits) so any replica key fits; the manifest repeats it whole.
-    pub fn key_for(&self, dest_key: &str) -> String {
-        let fnv = |seed: u64| {
-            dest_key.bytes().fold(seed, |h, b| {
-                (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
-            })
-        };
+    /// Where the records of the multipart copies to `dest_key` live. The key is hashed, so
+    /// any replica key fits; each record repeats it whole.
+    pub fn prefix_for(&self, dest_key: &str) -> String {
+        format!("{UPLOADS}{}/", hash(dest_key))
+    }
+
+    /// Where the record of one upload lives.
+    pub fn key_for(&self, dest_key: &str, upload_id: &str) -> String {
         format!(
-            "{}{UPLOADS}{:016x}{:016x}.json",
+            "{}{}{}.json",
             self.store.root(),
-            fnv(0xcbf2_9ce4_8422_2325),
-            fnv(0x84222325_cbf29ce4)
+            self.prefix_for(dest_key),
+            hash(upload_id)
         )
     }
 
     pub async fn read(
         &self,
-        manifest_key: &str,
+        key: &str,
     ) -> Result<Option<Stored<UploadManifest>>, ReplicationError> {
-        self.store.read(manifest_key).await
+        self.store.read(key).await
     }
 
-    /// Writes a manifest under `condition`; its ETag, or `None` when the condition failed.
-    pub async fn write(
+    /// Every record of `dest_key`'s uploads (hash collisions with other keys left out).
+    pub async fn of(
         &self,
-        manifest_key: &str,
+        dest_key: &str,
+    ) -> Result<Vec<(Record, UploadManifest)>, ReplicationError> {
+        let mut records = Vec::new();
+        for key in self.store.list(&self.prefix_for(dest_key)).await? {
+            if let Some(stored) = self.read(&key).await? {
+                if stored.value.dest_key == dest_key {
+                    records.push((
+                        Record {
+                            key,
+                            etag: stored.etag,
+                        },
+                        stored.value,
+                    ));
+                }
+            }
+        }
+        Ok(records)
+    }
+
+    /// Records a new upload; `None` when its record could not be made (the upload then
+    /// belongs to nobody but the copy that made it, which aborts it when it is done).
+    pub async fn record(
+        &self,
         manifest: &UploadManifest,
-        condition: &Condition,
-    ) -> Result<Option<String>, ReplicationError> {
-        self.store.write(manifest_key, manifest, condition).await
+    ) -> Result<Option<Record>, ReplicationError> {
+        let key = self.key_for(&manifest.dest_key, &manifest.upload_id);
+        let written = self.store.write(&key, manifest, &Condition::Absent).await?;
+        Ok(written.map(|etag| Record { key, etag }))
     }
 
-    pub async fn forget(&self, manifest_key: &str) -> Result<(), ReplicationError> {
-        self.store.delete(manifest_key).await
+    /// Rewrites a record, only if it is still as its writer saw it; the record as it now
+    /// is, or `None` when someone else changed it first.
+    pub async fn update(
+        &self,
+        record: &Record,
+        manifest: &UploadManifest,
+    ) -> Result<Option<Record>, ReplicationError> {
+        let condition = Condition::Matches(record.etag.clone());
+        let written = self.store.write(&record.key, manifest, &condition).await?;
+        Ok(written.map(|etag| Record {
+            key: record.key.clone(),
+            etag,
+        }))
     }
 
-    /// Every manifest's key.
-    pub async fn list(&self) -> Result<Vec<String>, ReplicationError> {
+    /// Removes a record, only if it is still as its holder wrote it: `false` when someone
+    /// else changed it first (and it is theirs now).
+    pub async fn forget(&self, record: &Record) -> Result<bool, ReplicationError> {
+        self.store.delete_if(&record.key, &record.etag).await
+    }
+
+    /// Every record's key (those of older versions' one-per-key layout included).
+    pub async fn all(&self) -> Result<Vec<String>, ReplicationError> {
         self.store.list(UPLOADS).await
     }
 }
@@ -114,14 +186,18 @@ mod tests {
     }
 
     #[test]
-    fn manifest_keys_are_short_stable_and_distinct() {
+    fn record_keys_are_short_stable_distinct_and_grouped_by_replica_key() {
         let u = uploads("");
-        let a = u.key_for(&"k".repeat(1024));
-        assert!(a.len() < 100, "{a}");
-        assert_eq!(a, u.key_for(&"k".repeat(1024)));
-        assert_ne!(u.key_for("a"), u.key_for("b"));
+        let a = u.key_for(&"k".repeat(1024), &"u".repeat(200));
+        assert!(a.len() < 120, "{a}");
+        assert_eq!(a, u.key_for(&"k".repeat(1024), &"u".repeat(200)));
+        assert_ne!(u.key_for("a", "1"), u.key_for("b", "1"));
+        assert_ne!(u.key_for("a", "1"), u.key_for("a", "2"));
+        let prefix = format!(".s3-fallback-replicator/{}", u.prefix_for("a"));
+        assert!(u.key_for("a", "1").starts_with(&prefix));
+        assert!(u.key_for("a", "2").starts_with(&prefix));
         assert!(uploads("p/")
-            .key_for("a")
+            .key_for("a", "1")
             .starts_with("p/.s3-fallback-replicator/uploads/"));
     }
 }
