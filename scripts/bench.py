@@ -11,6 +11,13 @@ concurrency (`measure raw`). Two servers:
   headers, which s3s-fs ignores). s3s-fs has no STS, so the replicator's AssumeRole goes to
   a stub STS here that hands back the server's one key pair.
 
+Every peer runs at the replicator's concurrency (CONCURRENCY objects at once: s3sync
+`--worker-size`, rclone `--transfers`/`--checkers`, `aws s3 sync` `max_concurrent_requests`)
+and, labelled "(defaults)", at its own defaults. For the single large object the streamed copy
+is also compared with peers that stream too: rclone between two remotes (it copies inside
+the server only within one remote) and s3sync (which streams unless told otherwise). Wall
+time, client CPU seconds (user + sys) and peak RSS come from /usr/bin/time -v.
+
 Prints a Markdown table (and writes it to --out). Run through `./scripts/bench`, which
 installs everything first."""
 
@@ -41,6 +48,8 @@ REGION = "us-east-1"
 SRC_CREDS = {"AWS_ACCESS_KEY_ID": "AKIAIOSFODNN7EXAMPLE", "AWS_SECRET_ACCESS_KEY": "bench-secret"}
 ROLE = "arn:aws:iam::222222222222:role/replicator-destination"
 MIB = 1024 * 1024
+# Objects in flight, for the replicator (SYNC_CONCURRENCY) and for every peer.
+CONCURRENCY = 64
 
 
 def start_moto():
@@ -194,7 +203,8 @@ PlainWorld.count = World.count
 
 
 def timed(cmd, env):
-    """Wall time and peak RSS (KiB) of a command, from /usr/bin/time -v."""
+    """Wall time, client CPU seconds (user + sys) and peak RSS (KiB) of a command, from
+    /usr/bin/time -v."""
     full_env = dict(os.environ)
     full_env.pop("AWS_CA_BUNDLE", None)
     full_env.update(env)
@@ -206,10 +216,29 @@ def timed(cmd, env):
     if out.returncode != 0 and not (cmd[0].endswith("s3sync") and out.returncode == 3):
         raise RuntimeError(f"{cmd[0]} failed ({out.returncode}): {out.stdout[-2000:]} {out.stderr[-2000:]}")
     rss = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", out.stderr).group(1))
-    return wall, rss
+    cpu = sum(float(re.search(rf"{kind} time \(seconds\): ([0-9.]+)", out.stderr).group(1))
+              for kind in ("User", "System"))
+    return wall, cpu, rss
+
+
+def aws_config(concurrency):
+    """An AWS CLI config file setting `s3 max_concurrent_requests`."""
+    path = os.path.join(tempfile.gettempdir(), f"bench-aws-config-{concurrency}")
+    with open(path, "w") as f:
+        f.write(f"[default]\ns3 =\n  max_concurrent_requests = {concurrency}\n")
+    return path
+
+
+def rclone_remote(name, world):
+    ep = world.ep
+    prefix = f"RCLONE_CONFIG_{name.upper()}_"
+    return {prefix + "TYPE": "s3", prefix + "PROVIDER": "Other", prefix + "ENDPOINT": ep,
+            prefix + "REGION": REGION, prefix + "ACCESS_KEY_ID": SRC_CREDS["AWS_ACCESS_KEY_ID"],
+            prefix + "SECRET_ACCESS_KEY": SRC_CREDS["AWS_SECRET_ACCESS_KEY"], prefix + "FORCE_PATH_STYLE": "true"}
 
 
 def tools(world, src, dst, size=0):
+    """Every tool's command and environment, by label."""
     ep = world.ep
     base = {**SRC_CREDS, "AWS_REGION": REGION, "AWS_DEFAULT_REGION": REGION, "AWS_ENDPOINT_URL": ep,
             "AWS_EC2_METADATA_DISABLED": "true"}
@@ -217,29 +246,39 @@ def tools(world, src, dst, size=0):
         base["AWS_ENDPOINT_URL_STS"] = world.sts
     ours_env = {**base, "SOURCE_BUCKET": src, "DESTINATION_BUCKET": dst, "DESTINATION_ROLE_ARN": ROLE,
                 "DESTINATION_EXTERNAL_ID": "bench-external", "DESTINATION_KMS_KEY_ID": world.dst_key,
-                "S3_FORCE_PATH_STYLE": "true", "SYNC_CONCURRENCY": "64", "RUST_LOG": "warn"}
+                "S3_FORCE_PATH_STYLE": "true", "SYNC_CONCURRENCY": str(CONCURRENCY), "RUST_LOG": "warn"}
     replicator = os.path.join(ROOT, "target", "release", "replicator")
     sse_aws = ["--sse", "aws:kms", "--sse-kms-key-id", world.dst_key] if world.kms else []
     sse_rclone = ["--s3-server-side-encryption", "aws:kms", "--s3-sse-kms-key-id", world.dst_key] if world.kms else []
+    aws = [os.path.join(ROOT, ".venv-bench", "bin", "aws"), "s3", "sync", f"s3://{src}", f"s3://{dst}",
+           *sse_aws, "--only-show-errors"]
+    rclone = ["rclone", "sync", f"one:{src}", f"one:{dst}", *sse_rclone, "-q"]
+    same = ["--transfers", str(CONCURRENCY), "--checkers", str(CONCURRENCY)]
     found = {
         "replicator (server-side)": ([replicator, "sync"], {**ours_env, "SERVER_SIDE_COPY": "auto"}),
         "replicator (streaming)": ([replicator, "sync"], {**ours_env, "SERVER_SIDE_COPY": "off"}),
-        "aws s3 sync": ([os.path.join(ROOT, ".venv-bench", "bin", "aws"), "s3", "sync", f"s3://{src}", f"s3://{dst}",
-                         *sse_aws, "--only-show-errors"], base),
-        "rclone": (["rclone", "sync", f"moto:{src}", f"moto:{dst}", "--transfers", "32", "--checkers", "32",
-                    *sse_rclone, "-q"],
-                   {"RCLONE_CONFIG_MOTO_TYPE": "s3", "RCLONE_CONFIG_MOTO_PROVIDER": "Other",
-                    "RCLONE_CONFIG_MOTO_ENDPOINT": ep, "RCLONE_CONFIG_MOTO_REGION": REGION,
-                    "RCLONE_CONFIG_MOTO_ACCESS_KEY_ID": SRC_CREDS["AWS_ACCESS_KEY_ID"],
-                    "RCLONE_CONFIG_MOTO_SECRET_ACCESS_KEY": SRC_CREDS["AWS_SECRET_ACCESS_KEY"],
-                    "RCLONE_CONFIG_MOTO_FORCE_PATH_STYLE": "true"}),
+        "aws s3 sync": (aws, {**base, "AWS_CONFIG_FILE": aws_config(CONCURRENCY)}),
+        "aws s3 sync (defaults)": (aws, base),
+        "rclone": (rclone + same, rclone_remote("one", world)),
+        "rclone (defaults)": (rclone, rclone_remote("one", world)),
     }
+    if size >= 64 * MIB:
+        # Two remotes: rclone cannot copy inside the server, so it streams, as the replicator's
+        # streaming mode does.
+        found["rclone (two remotes, streaming)"] = (
+            ["rclone", "sync", f"one:{src}", f"two:{dst}", *sse_rclone, "-q", *same],
+            {**rclone_remote("one", world), **rclone_remote("two", world)})
     s3sync = os.path.join(ROOT, ".tools", "bin", "s3sync")
     if os.path.exists(s3sync):
-        found["s3sync"] = ([s3sync, "--source-endpoint-url", ep, "--target-endpoint-url", ep,
-                            "--source-force-path-style", "--target-force-path-style",
-                            *sse_aws, f"s3://{src}", f"s3://{dst}"], base)
+        cmd = [s3sync, "--source-endpoint-url", ep, "--target-endpoint-url", ep,
+               "--source-force-path-style", "--target-force-path-style", *sse_aws, f"s3://{src}", f"s3://{dst}"]
+        found["s3sync"] = (cmd[:1] + ["--worker-size", str(CONCURRENCY)] + cmd[1:], base)
+        found["s3sync (defaults)"] = (cmd, base)
     return found
+
+
+def defaults(tool):
+    return tool.endswith("(defaults)")
 
 
 def raw_limit(world, bucket, count, size, op):
@@ -251,7 +290,7 @@ def raw_limit(world, bucket, count, size, op):
     return float(re.search(r"raw \w+: .* in ([0-9.]+) s", out).group(1))
 
 
-def run_workload(server, name, count, size, reps):
+def run_workload(server, name, count, size, reps, with_defaults=True):
     """One workload on a fresh server: populate, raw limits, every tool `reps` times."""
     if server == "moto":
         proc, ep = start_moto()
@@ -270,35 +309,37 @@ def run_workload(server, name, count, size, reps):
         world.drop(raw_bucket, world.src)
         results = {}
         for rep in range(reps):
-            order = list(tools(world, src, "x", size).keys())
+            order = [t for t in tools(world, src, "x", size) if with_defaults or not defaults(t)]
             random.Random(rep).shuffle(order)  # alternate tools between repetitions
             for tool in order:
                 n += 1
                 dst = world.bucket(world.dst, f"bench-dst-{n}-{random.randrange(1 << 30)}", world.dst_key)
                 cmd, env = tools(world, src, dst, size)[tool]
                 before = requests_served(ep)
-                wall, rss = timed(cmd, env)
+                wall, cpu, rss = timed(cmd, env)
                 after = requests_served(ep)
                 reqs = None if before is None else (after - before) / count
                 got, total = world.count(dst)
                 assert got == count and total == count * size, f"{tool}: {got} objects, {total} bytes"
                 world.drop(dst)
-                results.setdefault(tool, []).append((wall, rss, reqs))
+                results.setdefault(tool, []).append((wall, cpu, rss, reqs))
                 shown = "n/a" if reqs is None else f"{reqs:.1f}"
-                print(f"[{server}] {name} rep {rep + 1} {tool}: {wall:.2f} s, {rss // 1024} MiB, {shown} req/object", flush=True)
+                print(f"[{server}] {name} rep {rep + 1} {tool}: {wall:.2f} s, {cpu:.2f} s CPU, {rss // 1024} MiB, "
+                      f"{shown} req/object", flush=True)
         mib = count * size / MIB
         limit = min(mib / raw_get, mib / raw_put)
         # The reference: the faster of the replicator's modes measured here.
-        ours = min(statistics.median(w for w, _, _ in runs) for tool, runs in results.items()
+        ours = min(statistics.median(w for w, _, _, _ in runs) for tool, runs in results.items()
                    if tool.startswith("replicator"))
         for tool, runs in results.items():
-            walls = [w for w, _, _ in runs]
+            walls = [w for w, _, _, _ in runs]
             med = statistics.median(walls)
-            reqs = [q for _, _, q in runs if q is not None]
+            reqs = [q for _, _, _, q in runs if q is not None]
             rows.append({
                 "server": server, "workload": name, "tool": tool, "median_s": med, "min_s": min(walls),
                 "max_s": max(walls), "mib_s": mib / med, "obj_s": count / med, "ours_speedup": med / ours,
-                "pct_limit": 100 * (mib / med) / limit, "rss_mib": max(r for _, r, _ in runs) / 1024,
+                "cpu_s": statistics.median(c for _, c, _, _ in runs),
+                "pct_limit": 100 * (mib / med) / limit, "rss_mib": max(r for _, _, r, _ in runs) / 1024,
                 "req_per_obj": statistics.median(reqs) if reqs else None,
                 "raw_get_mib_s": mib / raw_get, "raw_put_mib_s": mib / raw_put,
                 "raw_get_obj_s": count / raw_get, "raw_put_obj_s": count / raw_put,
@@ -325,8 +366,8 @@ def verdicts(rows):
             theirs = by.get((server, "(b)", peer))
             if ours and theirs:
                 ratio = theirs["median_s"] / ours["median_s"]
-                out.append(f"- [{server}] (b) vs {peer}: {ratio:.2f}x (target >= {target}x): "
-                           + ("met" if ratio >= target else "NOT met"))
+                out.append(f"- [{server}] (b) vs {peer} at the same concurrency ({CONCURRENCY}): {ratio:.2f}x "
+                           f"(target >= {target}x): " + ("met" if ratio >= target else "NOT met"))
         for tool in ["replicator (server-side)", "replicator (streaming)"]:
             a = by.get((server, "(a)", tool))
             if a:
@@ -360,6 +401,8 @@ def main():
     ap.add_argument("--medium-count", type=int, default=200)
     ap.add_argument("--large-mib", type=int, default=1024)
     ap.add_argument("--servers", default="s3s-fs,moto", help="comma-separated: s3s-fs, moto")
+    ap.add_argument("--workloads", default="a,b,c", help="comma-separated: a, b, c")
+    ap.add_argument("--no-defaults", action="store_true", help="skip the peers' runs at their own defaults")
     ap.add_argument("--out", default=os.path.join(ROOT, "docs", "BENCHMARKS.md"))
     args = ap.parse_args()
     workloads = [
@@ -367,19 +410,21 @@ def main():
         ("(b) {} x 4 KiB".format(args.small_count), args.small_count, 4096),
         ("(c) {} x 8 MiB".format(args.medium_count), args.medium_count, 8 * MIB),
     ]
+    workloads = [w for w in workloads if w[0][1] in args.workloads.split(",")]
     rows = []
     for server in args.servers.split(","):
         for name, count, size in workloads:
-            rows += run_workload(server, name, count, size, args.reps)
+            rows += run_workload(server, name, count, size, args.reps, not args.no_defaults)
     lines = [
-        "| server | workload | tool | median wall (s) | spread (s) | MiB/s | objects/s | the replicator is faster by | % of min(raw GET, raw PUT) | peak RSS (MiB) | requests/object |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| server | workload | tool | median wall (s) | spread (s) | client CPU (s) | MiB/s | objects/s | the replicator is faster by | % of min(raw GET, raw PUT) | peak RSS (MiB) | requests/object |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         reqs = "n/a" if r["req_per_obj"] is None else f"{r['req_per_obj']:.1f}"
         lines.append(
             f"| {r['server']} | {r['workload']} | {r['tool']} | {r['median_s']:.2f} | {r['min_s']:.2f}–{r['max_s']:.2f} | "
-            f"{r['mib_s']:.1f} | {r['obj_s']:.0f} | {r['ours_speedup']:.2f}x | {r['pct_limit']:.0f}% | {r['rss_mib']:.0f} | {reqs} |")
+            f"{r['cpu_s']:.2f} | {r['mib_s']:.1f} | {r['obj_s']:.0f} | {r['ours_speedup']:.2f}x | {r['pct_limit']:.0f}% | "
+            f"{r['rss_mib']:.0f} | {reqs} |")
     raw = sorted({(r["server"], r["workload"], round(r["raw_get_mib_s"], 1), round(r["raw_put_mib_s"], 1),
                    round(r["raw_get_obj_s"]), round(r["raw_put_obj_s"])) for r in rows})
     lines += ["", "| server | workload | raw GET-only MiB/s (objects/s) | raw PUT-only MiB/s (objects/s) |", "|---|---|---|---|"]

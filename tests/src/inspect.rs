@@ -47,6 +47,21 @@ impl World {
         self.open_upload_list().await.len()
     }
 
+    /// The Last-Modified second of a source version.
+    pub async fn source_second(&self, key: &str, version_id: &str) -> i64 {
+        self.src
+            .head_object()
+            .bucket(&self.source_bucket)
+            .key(key)
+            .version_id(version_id)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("head source {key}: {e:?}"))
+            .last_modified()
+            .expect("a Last-Modified")
+            .secs()
+    }
+
     /// How many upload records the replicator keeps under its reserved prefix.
     pub async fn upload_records(&self) -> usize {
         self.dst

@@ -1,7 +1,9 @@
 //! A two-account world on the emulator: both accounts' SDK configurations, buckets and KMS
 //! keys, and the replicator, handler, syncer and CLI arguments configured for them.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
+
+use futures::StreamExt;
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_credential_types::Credentials;
@@ -229,6 +231,52 @@ impl World {
             .send()
             .await
             .unwrap_or_else(|e| panic!("put destination {key}: {e:?}"));
+    }
+
+    /// Puts many source objects concurrently.
+    pub async fn put_all(&self, objects: &BTreeMap<String, Vec<u8>>) {
+        futures::stream::iter(objects.iter())
+            .for_each_concurrent(16, |(k, v)| async move {
+                self.put(k, v.clone()).await;
+            })
+            .await;
+    }
+
+    /// Puts `count` source objects, object `i` at `key(i)` with `size(i)` bytes of data
+    /// seeded by `i`; returns them by key.
+    pub async fn put_numbered(
+        &self,
+        count: u64,
+        key: impl Fn(u64) -> String,
+        size: impl Fn(u64) -> usize,
+    ) -> BTreeMap<String, Vec<u8>> {
+        let objects = (0..count)
+            .map(|i| (key(i), crate::bytes(size(i), i)))
+            .collect();
+        self.put_all(&objects).await;
+        objects
+    }
+
+    /// Deletes a source key: in a versioned source a delete marker, whose version id this
+    /// returns.
+    pub async fn delete_source(&self, key: &str) -> Option<String> {
+        let out = self
+            .src
+            .delete_object()
+            .bucket(&self.source_bucket)
+            .key(key)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("delete source {key}: {e:?}"));
+        out.delete_marker()
+            .unwrap_or(false)
+            .then(|| out.version_id().map(str::to_owned))
+            .flatten()
+    }
+
+    /// A request for the current version of a source key.
+    pub fn request(&self, key: &str) -> replicator_core::ObjectRequest {
+        replicator_core::ObjectRequest::created(self.source_bucket.clone(), key)
     }
 
     /// Uploads a source object; returns its version id.

@@ -65,6 +65,11 @@ impl std::fmt::Debug for Stop {
     }
 }
 
+/// The longest a copy can work on one thing: Lambda's longest invocation (15 minutes) and a
+/// margin. A multipart upload's record is held this long unless released, and an upload no
+/// record names is abandoned once it is older than this.
+pub const UPLOAD_LEASE_MS: i64 = 16 * 60 * 1000;
+
 /// Converts the Lambda context's deadline (milliseconds since the epoch) into an `Instant`.
 ///
 /// A value before 2001 cannot be a real deadline: `cargo lambda watch` sends the function's

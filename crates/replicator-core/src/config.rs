@@ -144,7 +144,7 @@ pub struct TransferConfig {
     pub server_side_single_copy_max: u64,
     /// How long a copy holds its multipart upload's record, and the age past which an upload
     /// no record names is abandoned. Not a variable: Lambda's longest invocation and a
-    /// margin ([`UPLOAD_LEASE_MS`](crate::state::uploads::UPLOAD_LEASE_MS)); tests shorten it.
+    /// margin ([`UPLOAD_LEASE_MS`](crate::clock::UPLOAD_LEASE_MS)); tests shorten it.
     pub upload_lease_ms: i64,
 }
 
@@ -368,7 +368,7 @@ impl TransferConfig {
                 "auto or off",
             )?,
             server_side_single_copy_max,
-            upload_lease_ms: crate::state::uploads::UPLOAD_LEASE_MS,
+            upload_lease_ms: crate::clock::UPLOAD_LEASE_MS,
         })
     }
 }

@@ -69,6 +69,17 @@ pub fn normalize_version(v: Option<&str>) -> Option<String> {
         .map(str::to_owned)
 }
 
+/// The content headers S3 keeps with an object, which a replica carries unchanged.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ContentHeaders {
+    pub content_type: Option<String>,
+    pub content_encoding: Option<String>,
+    pub content_disposition: Option<String>,
+    pub content_language: Option<String>,
+    pub cache_control: Option<String>,
+    pub expires: Option<DateTime>,
+}
+
 /// The source version as S3 describes it: what the replica must keep.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct SourceObject {
@@ -79,12 +90,7 @@ pub struct SourceObject {
     pub last_modified: i64,
     pub tag_count: i32,
     pub metadata: HashMap<String, String>,
-    pub content_type: Option<String>,
-    pub content_encoding: Option<String>,
-    pub content_disposition: Option<String>,
-    pub content_language: Option<String>,
-    pub cache_control: Option<String>,
-    pub expires: Option<DateTime>,
+    pub headers: ContentHeaders,
 }
 
 /// GetObject and HeadObject answer with the same headers under the same accessor names.
@@ -98,14 +104,16 @@ macro_rules! source_object {
             last_modified: out.last_modified().map(|t| t.secs()).unwrap_or(0),
             tag_count: out.tag_count().unwrap_or(0),
             metadata: out.metadata().cloned().unwrap_or_default(),
-            content_type: out.content_type().map(str::to_owned),
-            content_encoding: out.content_encoding().map(str::to_owned),
-            content_disposition: out.content_disposition().map(str::to_owned),
-            content_language: out.content_language().map(str::to_owned),
-            cache_control: out.cache_control().map(str::to_owned),
-            expires: out
-                .expires_string()
-                .and_then(|s| DateTime::from_str(s, DateTimeFormat::HttpDate).ok()),
+            headers: ContentHeaders {
+                content_type: out.content_type().map(str::to_owned),
+                content_encoding: out.content_encoding().map(str::to_owned),
+                content_disposition: out.content_disposition().map(str::to_owned),
+                content_language: out.content_language().map(str::to_owned),
+                cache_control: out.cache_control().map(str::to_owned),
+                expires: out
+                    .expires_string()
+                    .and_then(|s| DateTime::from_str(s, DateTimeFormat::HttpDate).ok()),
+            },
         }
     }};
 }

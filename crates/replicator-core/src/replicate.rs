@@ -14,6 +14,8 @@ mod attributes;
 mod delete;
 mod execute;
 mod facts;
+mod kept;
+mod landed;
 mod multipart;
 mod parts;
 mod sweep;
@@ -260,7 +262,7 @@ impl Replicator {
                 if let Some(p) =
                     made_from.filter(|_| req.size.is_some_and(|s| self.multipart_sized(s)))
                 {
-                    multipart::abandon_kept(self, dest_key, p.version_id.as_deref(), &p.etag).await;
+                    kept::abandon_kept(self, dest_key, p.version_id.as_deref(), &p.etag).await;
                 }
                 return Ok(skipped(SkipReason::UpToDate));
             }
@@ -279,8 +281,7 @@ impl Replicator {
                     // useless now.
                     if self.multipart_sized(source.object.size) {
                         let s = &source.object;
-                        multipart::abandon_kept(self, dest_key, s.version_id.as_deref(), &s.etag)
-                            .await;
+                        kept::abandon_kept(self, dest_key, s.version_id.as_deref(), &s.etag).await;
                     }
                     return Ok(skipped(if decision == Decision::UpToDate {
                         SkipReason::UpToDate

@@ -7,10 +7,10 @@
 use std::collections::HashMap;
 
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
-use aws_sdk_s3::primitives::DateTime;
 use aws_sdk_s3::types::{ChecksumAlgorithm, CompletedPart, StorageClass};
 
 use crate::error::{classify, error_code, http_status, Principal, ReplicationError, Request};
+use crate::facts::ContentHeaders;
 
 type Response = aws_smithy_runtime_api::http::Response;
 
@@ -39,12 +39,7 @@ pub enum Write<T> {
 /// additional checksum. PutObject, CopyObject and CreateMultipartUpload take the same.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Attributes {
-    pub content_type: Option<String>,
-    pub content_encoding: Option<String>,
-    pub content_disposition: Option<String>,
-    pub content_language: Option<String>,
-    pub cache_control: Option<String>,
-    pub expires: Option<DateTime>,
+    pub headers: ContentHeaders,
     pub metadata: HashMap<String, String>,
     /// The `x-amz-tagging` value (URL query form); `None` for no tags.
     pub tagging: Option<String>,
@@ -58,7 +53,10 @@ impl Attributes {
     /// JSON under SSE-KMS with `kms_key_id`, and nothing else (the replicator's own state).
     pub fn json(kms_key_id: &str, bucket_key_enabled: bool) -> Self {
         Self {
-            content_type: Some("application/json".to_owned()),
+            headers: ContentHeaders {
+                content_type: Some("application/json".to_owned()),
+                ..ContentHeaders::default()
+            },
             kms_key_id: kms_key_id.to_owned(),
             bucket_key_enabled,
             ..Self::default()
@@ -99,12 +97,12 @@ macro_rules! with_attributes {
     ($builder:expr, $a:expr) => {{
         let a: &Attributes = $a;
         $builder
-            .set_content_type(a.content_type.clone())
-            .set_content_encoding(a.content_encoding.clone())
-            .set_content_disposition(a.content_disposition.clone())
-            .set_content_language(a.content_language.clone())
-            .set_cache_control(a.cache_control.clone())
-            .set_expires(a.expires)
+            .set_content_type(a.headers.content_type.clone())
+            .set_content_encoding(a.headers.content_encoding.clone())
+            .set_content_disposition(a.headers.content_disposition.clone())
+            .set_content_language(a.headers.content_language.clone())
+            .set_cache_control(a.headers.cache_control.clone())
+            .set_expires(a.headers.expires)
             .set_metadata((!a.metadata.is_empty()).then(|| a.metadata.clone()))
             .server_side_encryption(ServerSideEncryption::AwsKms)
             .ssekms_key_id(&a.kms_key_id)

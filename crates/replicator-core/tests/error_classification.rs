@@ -42,10 +42,9 @@ fn s3_error(code: &str, message: &str) -> String {
     format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>{code}</Code><Message>{message}</Message></Error>")
 }
 
-/// A source with one small object, a destination without a replica, and `put` as the
-/// destination's answer to PutObject.
-fn replicator(put: Rule) -> Replicator {
-    let get = mock!(Client::get_object).then_output(|| {
+/// The source's answer to GetObject: one small object, version v1.
+fn source_object() -> Rule {
+    mock!(Client::get_object).then_output(|| {
         GetObjectOutput::builder()
             .body(ByteStream::from_static(b"abc"))
             .content_length(3)
@@ -53,7 +52,13 @@ fn replicator(put: Rule) -> Replicator {
             .version_id("v1")
             .last_modified(DateTime::from_secs(1_700_000_000))
             .build()
-    });
+    })
+}
+
+/// A source with one small object, a destination without a replica, and `put` as the
+/// destination's answer to PutObject.
+fn replicator(put: Rule) -> Replicator {
+    let get = source_object();
     let head = mock!(Client::head_object).then_http_response(|| response(404, ""));
     let source = mock_client!(aws_sdk_s3, RuleMode::MatchAny, &[&get]);
     let destination = mock_client!(aws_sdk_s3, RuleMode::MatchAny, &[&head, &put]);
@@ -184,15 +189,7 @@ async fn a_lost_race_is_decided_again() {
             ),
         )
     });
-    let get = mock!(Client::get_object).then_output(|| {
-        GetObjectOutput::builder()
-            .body(ByteStream::from_static(b"abc"))
-            .content_length(3)
-            .e_tag("\"etag\"")
-            .version_id("v1")
-            .last_modified(DateTime::from_secs(1_700_000_000))
-            .build()
-    });
+    let get = source_object();
     let source = mock_client!(aws_sdk_s3, RuleMode::MatchAny, &[&get]);
     let destination = mock_client!(aws_sdk_s3, RuleMode::MatchAny, &[&head, &put]);
     let replicator = Replicator::new(

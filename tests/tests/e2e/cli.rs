@@ -24,6 +24,15 @@ fn check<'a>(doc: &'a Value, name: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no check {name:?} in {doc}"))
 }
 
+/// The doctor's failing check `name` (the doctor exits 1), with the whole report.
+async fn failing_check(world: &World, name: &str) -> (Value, Value) {
+    let (code, doc) = doctor_json(world).await;
+    assert_eq!(code, 1, "{doc}");
+    let c = check(&doc, name).clone();
+    assert_eq!(c["status"], "fail", "{doc}");
+    (c, doc)
+}
+
 async fn doctor_json(world: &World) -> (i32, Value) {
     let (code, out) = cli(world, &["doctor", "--json"]).await;
     (
@@ -97,10 +106,7 @@ async fn doctor_names_a_disabled_destination_key_and_how_to_enable_it() {
         .send()
         .await
         .unwrap();
-    let (code, doc) = doctor_json(&world).await;
-    assert_eq!(code, 1);
-    let c = check(&doc, "destination KMS key");
-    assert_eq!(c["status"], "fail", "{doc}");
+    let (c, _) = failing_check(&world, "destination KMS key").await;
     assert!(
         c["fix"].as_str().unwrap().contains(&format!(
             "aws kms enable-key --key-id {}",
@@ -121,10 +127,7 @@ async fn doctor_names_a_key_pending_deletion() {
         .send()
         .await
         .unwrap();
-    let (code, doc) = doctor_json(&world).await;
-    assert_eq!(code, 1);
-    let c = check(&doc, "destination KMS key");
-    assert_eq!(c["status"], "fail", "{doc}");
+    let (c, _) = failing_check(&world, "destination KMS key").await;
     assert!(
         c["fix"].as_str().unwrap().contains("cancel-key-deletion"),
         "{c}"
@@ -142,10 +145,7 @@ async fn doctor_names_a_key_pending_deletion() {
 async fn doctor_names_a_missing_destination_bucket() {
     let mut world = World::new().await;
     world.set("DESTINATION_BUCKET", "no-such-replica-bucket");
-    let (code, doc) = doctor_json(&world).await;
-    assert_eq!(code, 1);
-    let c = check(&doc, "destination bucket owned by the expected account");
-    assert_eq!(c["status"], "fail", "{doc}");
+    let (c, doc) = failing_check(&world, "destination bucket owned by the expected account").await;
     assert!(
         c["cause"]
             .as_str()
@@ -164,10 +164,7 @@ async fn doctor_names_a_source_without_versioning() {
     let world = World::new().await;
     let bucket = format!("{}-unversioned", world.source_bucket);
     let world = world.with_source_bucket(bucket.clone()).await;
-    let (code, doc) = doctor_json(&world).await;
-    assert_eq!(code, 1);
-    let c = check(&doc, "source bucket versioning");
-    assert_eq!(c["status"], "fail", "{doc}");
+    let (c, _) = failing_check(&world, "source bucket versioning").await;
     assert!(
         c["fix"].as_str().unwrap().contains(&format!(
             "put-bucket-versioning --bucket {bucket} --versioning-configuration Status=Enabled"
@@ -180,10 +177,7 @@ async fn doctor_names_a_source_without_versioning() {
 async fn doctor_names_the_wrong_destination_account() {
     let mut world = World::new().await;
     world.set("DESTINATION_ACCOUNT_ID", "999999999999");
-    let (code, doc) = doctor_json(&world).await;
-    assert_eq!(code, 1);
-    let c = check(&doc, "destination bucket owned by the expected account");
-    assert_eq!(c["status"], "fail", "{doc}");
+    let (c, _) = failing_check(&world, "destination bucket owned by the expected account").await;
     let cause = c["cause"].as_str().unwrap();
     assert!(
         cause.contains("999999999999") && cause.contains(&world.destination_bucket),

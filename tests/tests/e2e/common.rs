@@ -13,6 +13,21 @@ pub fn s3_event(world: &World, key: &str, version: &str, size: usize) -> Value {
     event
 }
 
+/// The direct S3 event for `key` at `version` handled by a fresh copier: its answer, or the
+/// invocation's failure.
+pub async fn deliver(
+    world: &World,
+    key: &str,
+    version: &str,
+    size: usize,
+) -> Result<Value, event_copier::InvocationFailed> {
+    world
+        .handler()
+        .await
+        .handle(s3_event(world, key, version, size))
+        .await
+}
+
 /// The base64 CRC32C of `bytes`, as S3 reports it.
 pub fn crc32c_base64(bytes: &[u8]) -> String {
     use base64::Engine;

@@ -3,7 +3,7 @@
 use aws_sdk_s3::types::ChecksumMode;
 use replicator_tests::{bytes, World};
 
-use crate::common::{crc32c_base64, s3_event};
+use crate::common::{crc32c_base64, deliver, s3_event};
 
 #[tokio::test]
 async fn small_object_is_replicated_with_the_destination_key() {
@@ -36,12 +36,7 @@ async fn small_object_is_replicated_with_the_destination_key() {
 async fn zero_byte_object() {
     let world = World::new().await;
     let version = world.put("empty", Vec::new()).await;
-    let out = world
-        .handler()
-        .await
-        .handle(s3_event(&world, "empty", &version, 0))
-        .await
-        .unwrap();
+    let out = deliver(&world, "empty", &version, 0).await.unwrap();
     assert_eq!(out["copied"], 1, "{out}");
     world.assert_replica("empty", b"").await;
 }
@@ -105,10 +100,7 @@ async fn metadata_headers_and_tags_are_kept() {
     let world = World::new().await;
     let body = bytes(4096, 2);
     let version = put_rich(&world, "rich.csv", body.clone()).await;
-    let out = world
-        .handler()
-        .await
-        .handle(s3_event(&world, "rich.csv", &version, body.len()))
+    let out = deliver(&world, "rich.csv", &version, body.len())
         .await
         .unwrap();
     assert_eq!(out["copied"], 1, "{out}");
@@ -280,12 +272,7 @@ async fn a_vanished_source_is_skipped_not_failed() {
         .send()
         .await
         .unwrap();
-    let out = world
-        .handler()
-        .await
-        .handle(s3_event(&world, "gone", &version, 1))
-        .await
-        .unwrap();
+    let out = deliver(&world, "gone", &version, 1).await.unwrap();
     assert_eq!(out["skipped"], 1, "{out}");
     assert!(world.replica_bytes("gone").await.is_none());
 }
@@ -327,11 +314,6 @@ async fn prefixes_scope_and_place_replicas() {
 async fn tag_free_objects_need_no_tagging_request_and_get_no_tags() {
     let world = World::new().await;
     let version = world.put("untagged", b"u".to_vec()).await;
-    world
-        .handler()
-        .await
-        .handle(s3_event(&world, "untagged", &version, 1))
-        .await
-        .unwrap();
+    deliver(&world, "untagged", &version, 1).await.unwrap();
     assert!(world.replica_tags("untagged").await.is_empty());
 }

@@ -14,33 +14,33 @@ fn delete_event(world: &World, key: &str, marker_version: &str) -> serde_json::V
 }
 
 async fn delete_source(world: &World, key: &str) -> String {
-    let out = world
-        .src
-        .delete_object()
-        .bucket(&world.source_bucket)
-        .key(key)
-        .send()
+    world
+        .delete_source(key)
+        .await
+        .expect("a delete marker, with its version id")
+}
+
+/// Copies `key` (written with `body`) by its event, deletes it at the source, and delivers
+/// the delete-marker event to the same copier: that event's answer.
+async fn copied_then_deleted(world: &World, key: &str, body: &[u8]) -> serde_json::Value {
+    let handler = world.handler().await;
+    let v = world.put(key, body.to_vec()).await;
+    handler
+        .handle(s3_event(world, key, &v, body.len()))
         .await
         .unwrap();
-    assert_eq!(out.delete_marker(), Some(true));
-    out.version_id().unwrap().to_owned()
+    let marker = delete_source(world, key).await;
+    handler
+        .handle(delete_event(world, key, &marker))
+        .await
+        .unwrap()
 }
 
 #[tokio::test]
 async fn delete_markers_are_replicated_when_enabled() {
     let mut world = World::new().await;
     world.set("REPLICATE_DELETES", "true");
-    let handler = world.handler().await;
-    let v = world.put("to delete.txt", b"bye".to_vec()).await;
-    handler
-        .handle(s3_event(&world, "to delete.txt", &v, 3))
-        .await
-        .unwrap();
-    let marker = delete_source(&world, "to delete.txt").await;
-    let out = handler
-        .handle(delete_event(&world, "to delete.txt", &marker))
-        .await
-        .unwrap();
+    let out = copied_then_deleted(&world, "to delete.txt", b"bye").await;
     assert_eq!(out["deleted"], 1, "{out}");
     assert!(world.replica_bytes("to delete.txt").await.is_none());
     // The replica's data is still there as a noncurrent version, as with native replication.
@@ -50,17 +50,7 @@ async fn delete_markers_are_replicated_when_enabled() {
 #[tokio::test]
 async fn delete_markers_are_ignored_by_default() {
     let world = World::new().await;
-    let handler = world.handler().await;
-    let v = world.put("keep", b"k".to_vec()).await;
-    handler
-        .handle(s3_event(&world, "keep", &v, 1))
-        .await
-        .unwrap();
-    let marker = delete_source(&world, "keep").await;
-    let out = handler
-        .handle(delete_event(&world, "keep", &marker))
-        .await
-        .unwrap();
+    let out = copied_then_deleted(&world, "keep", b"k").await;
     assert_eq!(out["skipped"], 1, "{out}");
     world.assert_replica("keep", b"k").await;
 }

@@ -130,27 +130,7 @@ async fn the_sweep_aborts_an_upload_whose_replica_is_newer_within_the_same_secon
         key = format!("same-second/{attempt}.bin");
         let v1 = world.put(&key, bytes(12 * MIB, 23)).await;
         let v2 = world.put(&key, b"newer".to_vec()).await;
-        let second = |v: &str| {
-            let (src, bucket, key, v) = (
-                world.src.clone(),
-                world.source_bucket.clone(),
-                key.clone(),
-                v.to_owned(),
-            );
-            async move {
-                src.head_object()
-                    .bucket(bucket)
-                    .key(key)
-                    .version_id(v)
-                    .send()
-                    .await
-                    .unwrap()
-                    .last_modified()
-                    .unwrap()
-                    .secs()
-            }
-        };
-        if second(&v1).await == second(&v2).await {
+        if world.source_second(&key, &v1).await == world.source_second(&key, &v2).await {
             versions = Some((v1, v2));
             break;
         }

@@ -3,19 +3,14 @@
 
 use replicator_tests::{World, SOURCE_ACCOUNT};
 
-use crate::common::s3_event;
+use crate::common::{deliver, s3_event};
 
 #[tokio::test]
 async fn a_destination_owned_by_another_account_is_never_written() {
     let mut world = World::new().await;
     world.set("DESTINATION_ACCOUNT_ID", "999999999999");
     let version = world.put("owned", b"data".to_vec()).await;
-    let err = world
-        .handler()
-        .await
-        .handle(s3_event(&world, "owned", &version, 4))
-        .await
-        .unwrap_err();
+    let err = deliver(&world, "owned", &version, 4).await.unwrap_err();
     let text = err.to_string();
     assert!(!err.retryable, "{text}");
     assert!(text.contains("access denied"), "{text}");
@@ -40,12 +35,7 @@ async fn a_source_owned_by_another_account_is_refused() {
     let mut world = World::new().await;
     world.set("SOURCE_ACCOUNT_ID", "999999999999");
     let version = world.put("src-owned", b"data".to_vec()).await;
-    let err = world
-        .handler()
-        .await
-        .handle(s3_event(&world, "src-owned", &version, 4))
-        .await
-        .unwrap_err();
+    let err = deliver(&world, "src-owned", &version, 4).await.unwrap_err();
     let text = err.to_string();
     assert!(text.contains("the function's own role"), "{text}");
     assert!(text.contains(&world.source_bucket), "{text}");
@@ -53,12 +43,7 @@ async fn a_source_owned_by_another_account_is_refused() {
 
     // With the right owner it works.
     world.set("SOURCE_ACCOUNT_ID", SOURCE_ACCOUNT);
-    let out = world
-        .handler()
-        .await
-        .handle(s3_event(&world, "src-owned", &version, 4))
-        .await
-        .unwrap();
+    let out = deliver(&world, "src-owned", &version, 4).await.unwrap();
     assert_eq!(out["copied"], 1, "{out}");
 }
 
@@ -67,12 +52,7 @@ async fn a_missing_destination_bucket_is_a_permanent_error_naming_it() {
     let mut world = World::new().await;
     world.set("DESTINATION_BUCKET", "no-such-destination-bucket");
     let version = world.put("k", b"data".to_vec()).await;
-    let err = world
-        .handler()
-        .await
-        .handle(s3_event(&world, "k", &version, 4))
-        .await
-        .unwrap_err();
+    let err = deliver(&world, "k", &version, 4).await.unwrap_err();
     assert!(!err.retryable, "{err}");
     assert!(
         err.to_string().contains("no-such-destination-bucket"),

@@ -28,15 +28,6 @@ fn scheduled() -> Value {
     serde_json::from_str(&text).unwrap()
 }
 
-/// Puts many source objects concurrently.
-async fn put_many(world: &World, objects: &BTreeMap<String, Vec<u8>>) {
-    futures::stream::iter(objects.iter())
-        .for_each_concurrent(16, |(k, v)| async move {
-            world.put(k, v.clone()).await;
-        })
-        .await;
-}
-
 /// Checks every source object has a byte-identical replica under the destination key.
 async fn assert_converged(world: &World, objects: &BTreeMap<String, Vec<u8>>) {
     futures::stream::iter(objects.iter())
@@ -56,7 +47,7 @@ async fn a_bucket_of_500_objects_converges_and_a_second_run_copies_nothing() {
         };
         objects.insert(key, bytes(100 + (i as usize % 7) * 300, i));
     }
-    put_many(&world, &objects).await;
+    world.put_all(&objects).await;
     // 200 already replicated.
     let replicator = world.replicator().await;
     let keys: Vec<String> = objects.keys().cloned().collect();
@@ -80,7 +71,7 @@ async fn a_bucket_of_500_objects_converges_and_a_second_run_copies_nothing() {
         };
         changed.insert(key.clone(), new);
     }
-    put_many(&world, &changed).await;
+    world.put_all(&changed).await;
     objects.extend(changed);
     // 30 destination-only objects.
     for i in 0..30 {
@@ -133,10 +124,9 @@ async fn a_short_deadline_stops_early_and_later_runs_finish_the_pass() {
     let mut world = World::new().await;
     world.set("SYNC_TIME_MARGIN_SECONDS", "1");
     world.set("SYNC_CONCURRENCY", "4");
-    let objects: BTreeMap<String, Vec<u8>> = (0..300u64)
-        .map(|i| (format!("k/{i:05}"), bytes(2000, i)))
-        .collect();
-    put_many(&world, &objects).await;
+    let objects = world
+        .put_numbered(300, |i| format!("k/{i:05}"), |_| 2000)
+        .await;
     let syncer = world.syncer().await;
 
     let mut runs = 0;
@@ -176,10 +166,9 @@ async fn a_short_deadline_stops_early_and_later_runs_finish_the_pass() {
 #[tokio::test]
 async fn max_objects_limits_a_run() {
     let world = World::new().await;
-    let objects: BTreeMap<String, Vec<u8>> = (0..25u64)
-        .map(|i| (format!("m/{i:03}"), bytes(10, i)))
-        .collect();
-    put_many(&world, &objects).await;
+    world
+        .put_numbered(25, |i| format!("m/{i:03}"), |_| 10)
+        .await;
     let syncer = world.syncer().await;
     let report = run(&syncer, json!({"max_objects": 10}), None).await;
     assert!(!report.complete);
@@ -192,10 +181,9 @@ async fn max_objects_limits_a_run() {
 #[tokio::test]
 async fn a_dry_run_writes_nothing() {
     let world = World::new().await;
-    let objects: BTreeMap<String, Vec<u8>> = (0..20u64)
-        .map(|i| (format!("d/{i:03}"), bytes(10, i)))
-        .collect();
-    put_many(&world, &objects).await;
+    world
+        .put_numbered(20, |i| format!("d/{i:03}"), |_| 10)
+        .await;
     world.put_foreign("d/orphan", b"o").await;
     let before = world.all_destination_versions().await;
     let syncer = world.syncer().await;
@@ -226,10 +214,9 @@ async fn fan_out_through_sqs_converges_via_the_event_copier() {
         .unwrap()
         .to_owned();
     world.overrides.insert("SYNC_QUEUE_URL", queue.clone());
-    let objects: BTreeMap<String, Vec<u8>> = (0..45u64)
-        .map(|i| (format!("fan/{i:03} é+x"), bytes(50 + i as usize, i)))
-        .collect();
-    put_many(&world, &objects).await;
+    let objects = world
+        .put_numbered(45, |i| format!("fan/{i:03} é+x"), |i| 50 + i as usize)
+        .await;
 
     let report = run(&world.syncer().await, scheduled(), None).await;
     assert!(report.complete);
@@ -297,14 +284,7 @@ async fn sync_delete_removes_only_orphaned_replicas_and_respects_the_limit() {
             ))
             .await
             .unwrap();
-        world
-            .src
-            .delete_object()
-            .bucket(&world.source_bucket)
-            .key(key)
-            .send()
-            .await
-            .unwrap();
+        world.delete_source(key).await;
     }
     world.put("del/keep", b"k".to_vec()).await;
     world.put_foreign("del/foreign", b"f").await;
@@ -348,14 +328,7 @@ async fn an_empty_source_never_wipes_the_destination() {
         ))
         .await
         .unwrap();
-    world
-        .src
-        .delete_object()
-        .bucket(&world.source_bucket)
-        .key("e/a")
-        .send()
-        .await
-        .unwrap();
+    world.delete_source("e/a").await;
     let report = run(&world.syncer().await, scheduled(), None).await;
     assert_eq!(report.deleted, 0);
     assert!(
@@ -369,10 +342,9 @@ async fn an_empty_source_never_wipes_the_destination() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn overlapping_runs_do_not_work_the_same_keys() {
     let world = World::new().await;
-    let objects: BTreeMap<String, Vec<u8>> = (0..60u64)
-        .map(|i| (format!("o/{i:03}"), bytes(500, i)))
-        .collect();
-    put_many(&world, &objects).await;
+    let objects = world
+        .put_numbered(60, |i| format!("o/{i:03}"), |_| 500)
+        .await;
     let a = world.syncer().await;
     let b = world.syncer().await;
     let (ra, rb) = tokio::join!(run(&a, scheduled(), None), run(&b, scheduled(), None));
@@ -467,20 +439,7 @@ async fn a_same_second_rewrite_is_replaced_without_listing_versions() {
     let replicator = world.replicator().await;
     let last_modified = |version: String| {
         let world = &world;
-        async move {
-            world
-                .src
-                .head_object()
-                .bucket(&world.source_bucket)
-                .key("same-second/key")
-                .version_id(version)
-                .send()
-                .await
-                .unwrap()
-                .last_modified()
-                .unwrap()
-                .secs()
-        }
+        async move { world.source_second("same-second/key", &version).await }
     };
     // Two versions within one second (tried until the clock obliges).
     let (v1, body) = loop {

@@ -1,11 +1,10 @@
 //! The destination side, through the destination role: assuming it, and the destination
 //! bucket's owner (ExpectedBucketOwner), versioning and default encryption.
 
-use aws_sdk_s3::types::BucketVersioningStatus;
 use replicator_core::permissions;
 use serde_json::json;
 
-use super::report::{failed, message, statement, status, Verdict};
+use super::report::{failed, message, on_error, statement, status, versioning_enabled, Verdict};
 use super::Context;
 
 pub async fn assume_role(cx: &mut Context<'_>) -> Verdict {
@@ -109,20 +108,14 @@ pub async fn bucket(cx: &mut Context<'_>) -> Verdict {
 }
 
 pub async fn versioning(cx: &mut Context<'_>) -> Verdict {
-    let bucket = &cx.config.destination.bucket;
-    match cx.clients.destination.get_bucket_versioning().bucket(bucket).send().await {
-        Ok(v) if v.status() == Some(&BucketVersioningStatus::Enabled) => Ok("Enabled".into()),
-        Ok(v) => Err(failed(
-            v.status().map(|s| s.as_str()).unwrap_or("never enabled"),
-            format!("versioning is off on s3://{bucket}: a replaced replica is lost instead of kept as an older version"),
-            format!("aws s3api put-bucket-versioning --bucket {bucket} --versioning-configuration Status=Enabled"),
-        )),
-        Err(e) => Err(failed(
-            message(&e),
-            "the destination role cannot read the bucket's versioning state",
-            allow_bucket(cx),
-        )),
-    }
+    versioning_enabled(
+        &cx.clients.destination,
+        &cx.config.destination.bucket,
+        "a replaced replica is lost instead of kept as an older version",
+        "the destination role cannot read the bucket's versioning state",
+        allow_bucket(cx),
+    )
+    .await
 }
 
 pub async fn encryption(cx: &mut Context<'_>) -> Verdict {
@@ -133,13 +126,10 @@ pub async fn encryption(cx: &mut Context<'_>) -> Verdict {
         .bucket(&cx.config.destination.bucket)
         .send()
         .await
-        .map_err(|e| {
-            failed(
-                message(&e),
-                "the destination role cannot read the bucket's default encryption",
-                allow_bucket(cx),
-            )
-        })?;
+        .map_err(on_error(
+            "the destination role cannot read the bucket's default encryption",
+            allow_bucket(cx),
+        ))?;
     let detail = out
         .server_side_encryption_configuration()
         .and_then(|c| c.rules().first())

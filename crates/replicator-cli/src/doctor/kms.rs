@@ -5,23 +5,18 @@
 use aws_sdk_kms::types::{KeySpec, KeyState, KeyUsageType};
 use replicator_core::permissions;
 
-use super::report::{code, failed, message, statement, Verdict};
+use super::report::{code, failed, message, on_error, statement, Verdict};
 use super::Context;
 
 pub async fn describe(cx: &mut Context<'_>) -> Verdict {
     let kms = aws_sdk_kms::Client::new(&cx.clients.destination_sdk);
     let dest = &cx.config.destination;
     let key = &dest.kms_key_id;
-    let out = kms.describe_key().key_id(key).send().await.map_err(|e| {
-        failed(
-            message(&e),
-            format!("the destination role cannot describe KMS key {key}: it does not exist, or neither IAM nor the key policy lets the role use it"),
+    let out = kms.describe_key().key_id(key).send().await.map_err(on_error(format!("the destination role cannot describe KMS key {key}: it does not exist, or neither IAM nor the key policy lets the role use it"),
             format!(
                 "allow the destination role: {} (and, if the key policy does not enable IAM policies, add the key-policy statement printed by `replicator policies`)",
                 statement(permissions::DESTINATION_KEY_ACTIONS, key)
-            ),
-        )
-    })?;
+            )))?;
     let meta = out.key_metadata();
     let state = meta.and_then(|m| m.key_state()).cloned();
     let usage = meta.and_then(|m| m.key_usage()).cloned();

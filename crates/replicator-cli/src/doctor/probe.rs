@@ -5,7 +5,7 @@
 use aws_sdk_s3::types::ServerSideEncryption;
 use replicator_core::permissions;
 
-use super::report::{failed, message, statement, Verdict};
+use super::report::{failed, message, on_error, statement, Verdict};
 use super::Context;
 
 pub async fn write_read_delete(cx: &mut Context<'_>) -> Verdict {
@@ -24,23 +24,20 @@ pub async fn write_read_delete(cx: &mut Context<'_>) -> Verdict {
         .bucket_key_enabled(dest.bucket_key_enabled)
         .send()
         .await
-        .map_err(|e| {
-            failed(
-                message(&e),
-                format!(
-                    "the destination role cannot write s3://{}/{key} with SSE-KMS",
-                    dest.bucket
+        .map_err(on_error(
+            format!(
+                "the destination role cannot write s3://{}/{key} with SSE-KMS",
+                dest.bucket
+            ),
+            format!(
+                "allow the destination role: {} and {}",
+                statement(
+                    permissions::DESTINATION_OBJECT_ACTIONS,
+                    &format!("{}/{}*", cx.dst_arn, dest.prefix)
                 ),
-                format!(
-                    "allow the destination role: {} and {}",
-                    statement(
-                        permissions::DESTINATION_OBJECT_ACTIONS,
-                        &format!("{}/{}*", cx.dst_arn, dest.prefix)
-                    ),
-                    statement(permissions::DESTINATION_KEY_ACTIONS, &key_arn)
-                ),
-            )
-        })?;
+                statement(permissions::DESTINATION_KEY_ACTIONS, &key_arn)
+            ),
+        ))?;
     let written_with = s3
         .head_object()
         .bucket(&dest.bucket)

@@ -79,6 +79,18 @@ impl Check {
     }
 }
 
+/// The failure a request's error means, as a `map_err` argument: what S3, STS or KMS
+/// answered, then why it matters and what to change.
+pub fn on_error<E>(
+    cause: impl Into<String>,
+    fix: impl Into<String>,
+) -> impl FnOnce(SdkError<E, aws_smithy_runtime_api::http::Response>) -> Failed
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    move |e| failed(message(&e), cause, fix)
+}
+
 pub fn code<E: ProvideErrorMetadata, R>(e: &SdkError<E, R>) -> String {
     match e {
         SdkError::ServiceError(s) => s.err().code().unwrap_or("unknown").to_owned(),
@@ -104,6 +116,32 @@ pub fn message<E: ProvideErrorMetadata + std::error::Error + 'static>(
         ),
         other => format!("{status}{}", replicator_core::error::error_chain(other)),
     }
+}
+
+/// A bucket's versioning, which must be Enabled: `off_means` says what is lost otherwise;
+/// `unreadable` and `fix` what to say when the state cannot be read.
+pub async fn versioning_enabled(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    off_means: &str,
+    unreadable: &str,
+    fix: String,
+) -> Verdict {
+    use aws_sdk_s3::types::BucketVersioningStatus;
+    let out = s3
+        .get_bucket_versioning()
+        .bucket(bucket)
+        .send()
+        .await
+        .map_err(on_error(unreadable, fix))?;
+    if out.status() == Some(&BucketVersioningStatus::Enabled) {
+        return Ok("Enabled".into());
+    }
+    Err(failed(
+        out.status().map(|s| s.as_str()).unwrap_or("never enabled"),
+        format!("versioning is off on s3://{bucket}: {off_means}"),
+        format!("aws s3api put-bucket-versioning --bucket {bucket} --versioning-configuration Status=Enabled"),
+    ))
 }
 
 /// An IAM Allow statement, as a fix shows it.

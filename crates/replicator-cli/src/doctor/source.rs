@@ -2,10 +2,10 @@
 //! versioning and default encryption, an object and its tags, and the source key.
 
 use aws_sdk_kms::types::KeyState;
-use aws_sdk_s3::types::{BucketVersioningStatus, ServerSideEncryption};
+use aws_sdk_s3::types::ServerSideEncryption;
 use replicator_core::permissions;
 
-use super::report::{failed, message, statement, status, Verdict};
+use super::report::{failed, message, on_error, statement, status, versioning_enabled, Verdict};
 use super::Context;
 
 pub async fn caller_identity(cx: &mut Context<'_>) -> Verdict {
@@ -66,20 +66,17 @@ pub async fn bucket(cx: &mut Context<'_>) -> Verdict {
 }
 
 pub async fn versioning(cx: &mut Context<'_>) -> Verdict {
-    let bucket = &cx.config.source.bucket;
-    match cx.clients.source.get_bucket_versioning().bucket(bucket).send().await {
-        Ok(v) if v.status() == Some(&BucketVersioningStatus::Enabled) => Ok("Enabled".into()),
-        Ok(v) => Err(failed(
-            v.status().map(|s| s.as_str()).unwrap_or("never enabled"),
-            format!("versioning is off on s3://{bucket}: events cannot name exact versions, and a rewrite replaces the only copy of the source"),
-            format!("aws s3api put-bucket-versioning --bucket {bucket} --versioning-configuration Status=Enabled"),
-        )),
-        Err(e) => Err(failed(
-            message(&e),
-            "cannot read the bucket's versioning state",
-            format!("allow s3:GetBucketVersioning on {} to the caller", cx.src_arn),
-        )),
-    }
+    versioning_enabled(
+        &cx.clients.source,
+        &cx.config.source.bucket,
+        "events cannot name exact versions, and a rewrite replaces the only copy of the source",
+        "cannot read the bucket's versioning state",
+        format!(
+            "allow s3:GetBucketVersioning on {} to the caller",
+            cx.src_arn
+        ),
+    )
+    .await
 }
 
 pub async fn encryption(cx: &mut Context<'_>) -> Verdict {
@@ -90,16 +87,13 @@ pub async fn encryption(cx: &mut Context<'_>) -> Verdict {
         .bucket(&cx.config.source.bucket)
         .send()
         .await
-        .map_err(|e| {
-            failed(
-                message(&e),
-                "cannot read the bucket's default encryption",
-                format!(
-                    "allow s3:GetEncryptionConfiguration on {} to the caller",
-                    cx.src_arn
-                ),
-            )
-        })?;
+        .map_err(on_error(
+            "cannot read the bucket's default encryption",
+            format!(
+                "allow s3:GetEncryptionConfiguration on {} to the caller",
+                cx.src_arn
+            ),
+        ))?;
     let rule = out
         .server_side_encryption_configuration()
         .and_then(|c| c.rules().first())
@@ -138,16 +132,13 @@ pub async fn object(cx: &mut Context<'_>) -> Verdict {
         .max_keys(1)
         .send()
         .await
-        .map_err(|e| {
-            failed(
-                message(&e),
-                format!("cannot list s3://{}", source.bucket),
-                format!(
-                    "allow: {}",
-                    statement(permissions::SOURCE_BUCKET_ACTIONS, &cx.src_arn)
-                ),
-            )
-        })?;
+        .map_err(on_error(
+            format!("cannot list s3://{}", source.bucket),
+            format!(
+                "allow: {}",
+                statement(permissions::SOURCE_BUCKET_ACTIONS, &cx.src_arn)
+            ),
+        ))?;
     let Some(key) = listed.contents().first().and_then(|o| o.key()) else {
         return Ok(format!(
             "no object under {:?} yet; nothing to read",
@@ -160,29 +151,23 @@ pub async fn object(cx: &mut Context<'_>) -> Verdict {
         .key(key)
         .send()
         .await
-        .map_err(|e| {
-            failed(
-                message(&e),
-                format!(
-                    "cannot read s3://{}/{key} (s3:GetObject, or kms:Decrypt on its key)",
-                    source.bucket
-                ),
-                allow(&objects),
-            )
-        })?;
+        .map_err(on_error(
+            format!(
+                "cannot read s3://{}/{key} (s3:GetObject, or kms:Decrypt on its key)",
+                source.bucket
+            ),
+            allow(&objects),
+        ))?;
     let tags = s3
         .get_object_tagging()
         .bucket(&source.bucket)
         .key(key)
         .send()
         .await
-        .map_err(|e| {
-            failed(
-                message(&e),
-                format!("cannot read the tags of s3://{}/{key}", source.bucket),
-                allow(&objects),
-            )
-        })?;
+        .map_err(on_error(
+            format!("cannot read the tags of s3://{}/{key}", source.bucket),
+            allow(&objects),
+        ))?;
     Ok(format!(
         "s3://{}/{key} and its {} tag(s)",
         source.bucket,
@@ -196,15 +181,10 @@ pub async fn key(cx: &mut Context<'_>) -> Verdict {
     };
     let bucket = &cx.config.source.bucket;
     let kms = aws_sdk_kms::Client::new(cx.sdk);
-    let out = kms.describe_key().key_id(&key).send().await.map_err(|e| {
-        failed(
-            message(&e),
-            format!("cannot describe the source key {key}"),
+    let out = kms.describe_key().key_id(&key).send().await.map_err(on_error(format!("cannot describe the source key {key}"),
             format!(
                 "allow the function role: {{\"Effect\":\"Allow\",\"Action\":[\"kms:Decrypt\",\"kms:DescribeKey\"],\"Resource\":\"{key}\",\"Condition\":{{\"StringEquals\":{{\"kms:ViaService\":\"s3.<region>.amazonaws.com\"}}}}}}"
-            ),
-        )
-    })?;
+            )))?;
     let state = out.key_metadata().and_then(|m| m.key_state()).cloned();
     if state == Some(KeyState::Enabled) {
         return Ok(format!("{key}: Enabled"));

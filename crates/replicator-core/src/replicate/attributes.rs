@@ -9,7 +9,18 @@ use super::{Job, Replicator};
 use crate::error::ReplicationError;
 use crate::facts::{provenance_keys, Provenance, SourceObject};
 use crate::request::ObjectRequest;
-use crate::s3::Attributes;
+use crate::s3::{Attributes, CopySource};
+
+/// The exact source version (pinned by version and ETag) for CopyObject and UploadPartCopy.
+pub(super) fn copy_source<'a>(r: &'a Replicator, job: &'a Job<'_>) -> CopySource<'a> {
+    CopySource {
+        bucket: &job.req.bucket,
+        key: &job.req.key,
+        version_id: job.source.version_id.as_deref(),
+        etag: &job.source.etag,
+        expected_owner: r.config.source.account_id.as_deref(),
+    }
+}
 
 /// S3's limit on user metadata (keys and values, UTF-8 bytes).
 const MAX_USER_METADATA_BYTES: usize = 2048;
@@ -44,12 +55,7 @@ pub(super) async fn for_replica(
     };
     let dest = &r.config.destination;
     Ok(Attributes {
-        content_type: source.content_type.clone(),
-        content_encoding: source.content_encoding.clone(),
-        content_disposition: source.content_disposition.clone(),
-        content_language: source.content_language.clone(),
-        cache_control: source.cache_control.clone(),
-        expires: source.expires,
+        headers: source.headers.clone(),
         metadata: metadata(
             source,
             &job.provenance,

@@ -3,11 +3,13 @@
 
 use bytes::Bytes;
 
+use super::attributes::copy_source;
+use super::landed::{ambiguous, landed};
 use super::{attributes, facts, multipart, Copied, Job, Replicator};
 use crate::error::ReplicationError;
 use crate::outcome::Method;
 use crate::plan::transfer::CopyPlan;
-use crate::s3::{CopySource, Write};
+use crate::s3::Write;
 
 /// Writes the replica as `plan` says. `body` is the source's body when it was read with its
 /// headers (a small streamed object); a PUT without it reads it first. A write whose answer
@@ -85,46 +87,5 @@ fn copied(written: Write<crate::s3::PutAnswer>, method: Method) -> Write<Copied>
             parts_resumed: 0,
         }),
         Write::LostRace => Write::LostRace,
-    }
-}
-
-/// Whether an error leaves open whether the write landed: no answer, or an answer that is
-/// not a refusal (a 5xx, a 404 for an upload a landed completion removed). A refusal —
-/// access denied, a KMS key S3 cannot use, a request S3 rejects — is certain.
-pub(super) fn ambiguous(e: &ReplicationError) -> bool {
-    match e {
-        ReplicationError::Service {
-            retryable, code, ..
-        } => *retryable || code == "NoSuchUpload" || code == "HTTP 404",
-        _ => false,
-    }
-}
-
-/// Whether the replica now is this job's source version (the write landed, whoever's answer
-/// was lost): the replica's version id when it is.
-pub(super) async fn landed(
-    r: &Replicator,
-    job: &Job<'_>,
-) -> Result<Option<Option<String>>, ReplicationError> {
-    let Some(head) = r.destination.bucket.head(job.dest_key, None).await? else {
-        return Ok(None);
-    };
-    let replica = crate::facts::ReplicaFacts::from_head(&head);
-    let made_from_source = replica.provenance.is_some_and(|p| {
-        p.etag == job.source.etag.trim_matches('"')
-            && p.version_id == job.source.version_id
-            && p.last_modified == job.source.last_modified
-    });
-    Ok(made_from_source.then(|| head.version_id().map(str::to_owned)))
-}
-
-/// The exact source version (pinned by version and ETag) for CopyObject and UploadPartCopy.
-pub(super) fn copy_source<'a>(r: &'a Replicator, job: &'a Job<'_>) -> CopySource<'a> {
-    CopySource {
-        bucket: &job.req.bucket,
-        key: &job.req.key,
-        version_id: job.source.version_id.as_deref(),
-        etag: &job.source.etag,
-        expected_owner: r.config.source.account_id.as_deref(),
     }
 }

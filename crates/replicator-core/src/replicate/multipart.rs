@@ -10,13 +10,14 @@
 //! whether the upload still exists) rather than taken for a failure.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use aws_sdk_s3::types::CompletedPart;
 use futures::StreamExt;
 use tracing::{debug, info, warn};
 
-use super::{attributes, execute, parts, Copied, Job, Replicator};
+use super::kept::{abort, discard, holder_id, useless};
+use super::landed::{ambiguous, landed};
+use super::{attributes, parts, Copied, Job, Replicator};
 use crate::clock::now_ms;
 use crate::error::ReplicationError;
 use crate::outcome::Method;
@@ -33,17 +34,6 @@ struct Claim {
     /// The key's other uploads: once this copy completes, those it made useless (of this
     /// source version or an older one) are aborted.
     others: Vec<(Record, UploadManifest)>,
-}
-
-/// A fresh id per copy, for the records it holds.
-fn holder_id() -> String {
-    static NEXT: AtomicU64 = AtomicU64::new(0);
-    format!(
-        "{}-{}-{}",
-        std::process::id(),
-        now_ms(),
-        NEXT.fetch_add(1, Ordering::Relaxed)
-    )
 }
 
 /// Copies `job` in `parts`, streamed from ranged GETs or (`server_side`) with UploadPartCopy.
@@ -184,7 +174,7 @@ async fn made_useless(r: &Replicator, job: &Job<'_>, others: Vec<(Record, Upload
     };
     let now = now_ms();
     for (record, manifest) in others.into_iter().filter(|(_, m)| !m.held(now)) {
-        match super::sweep::useless(r, &manifest, Some(&replica)).await {
+        match useless(r, &manifest, Some(&replica)).await {
             Ok(true) => {
                 discard(r, record, manifest).await;
             }
@@ -259,13 +249,13 @@ async fn find_out(
 ) -> Result<Write<PutAnswer>, ReplicationError> {
     let uncertain = match &sent {
         Ok(Write::LostRace) => true,
-        Err(e) => execute::ambiguous(e),
+        Err(e) => ambiguous(e),
         Ok(Write::Done(_)) => false,
     };
     if !uncertain {
         return sent;
     }
-    let Ok(Some(version_id)) = execute::landed(r, job).await else {
+    let Ok(Some(version_id)) = landed(r, job).await else {
         return sent;
     };
     match r
@@ -334,68 +324,5 @@ async fn finish(
                 warn!(error = %e, "could not remove an aborted upload's record");
             }
         }
-    }
-}
-
-/// The copy decided not to write (the replica is up to date, or newer): the uploads stopped
-/// attempts kept for this very source version will never be finished, and are aborted.
-pub(super) async fn abandon_kept(
-    r: &Replicator,
-    dest_key: &str,
-    version_id: Option<&str>,
-    etag: &str,
-) {
-    let kept = match r.destination.uploads.of(dest_key).await {
-        Ok(kept) => kept,
-        Err(e) => {
-            warn!(error = %e, "could not look for kept uploads; the sweep will");
-            return;
-        }
-    };
-    let now = now_ms();
-    for (record, manifest) in kept {
-        let ours = manifest.source_version_id.as_deref() == version_id
-            && manifest.source_etag.trim_matches('"') == etag.trim_matches('"');
-        if ours && !manifest.held(now) {
-            discard(r, record, manifest).await;
-        }
-    }
-}
-
-/// Takes a released record over, then aborts its upload and removes it; `true` when it was
-/// aborted (a record someone else took meanwhile is theirs, and left alone).
-pub(super) async fn discard(r: &Replicator, record: Record, manifest: UploadManifest) -> bool {
-    let uploads = &r.destination.uploads;
-    let held = UploadManifest {
-        held_until_ms: now_ms() + r.config.transfer.upload_lease_ms,
-        holder: holder_id(),
-        ..manifest
-    };
-    let record = match uploads.update(&record, &held).await {
-        Ok(Some(record)) => record,
-        Ok(None) => return false,
-        Err(e) => {
-            warn!(error = %e, "could not take an abandoned upload's record");
-            return false;
-        }
-    };
-    info!(
-        dest_key = held.dest_key,
-        upload_id = held.upload_id,
-        "aborting an upload nobody will finish"
-    );
-    abort(r, &held.dest_key, &held.upload_id).await;
-    if let Err(e) = uploads.forget(&record).await {
-        warn!(error = %e, "could not remove an abandoned upload's record");
-    }
-    true
-}
-
-/// Aborts an upload, reporting (not failing on) what cannot be done: the sweep, and the
-/// bucket's lifecycle rule, abort what is left.
-pub(super) async fn abort(r: &Replicator, dest_key: &str, upload_id: &str) {
-    if let Err(e) = r.destination.bucket.abort(dest_key, upload_id).await {
-        warn!(resource = %r.destination.bucket.resource(dest_key), upload_id, error = %e,
-            "could not abort multipart upload; the sweep or the bucket's lifecycle rule must");
     }
 }

@@ -8,7 +8,7 @@
 use aws_sdk_s3::types::CompletedPart;
 use tracing::debug;
 
-use super::execute::copy_source;
+use super::attributes::copy_source;
 use super::{Job, Replicator};
 use crate::budget::STREAMED_PART_BYTES;
 use crate::clock::backoff;

@@ -14,13 +14,13 @@ use std::time::Instant;
 
 use tracing::{info, warn};
 
-use super::{multipart, Replicator};
+use super::kept::{abort, discard, useless};
+use super::Replicator;
 use crate::clock::now_ms;
 use crate::error::ReplicationError;
-use crate::facts::{ReplicaFacts, SourceFacts};
-use crate::plan::{self, Decision};
+use crate::facts::ReplicaFacts;
 use crate::s3::OpenUpload;
-use crate::state::uploads::{Record, UploadManifest};
+use crate::state::uploads::Record;
 
 /// What the sweep did with one record.
 enum Swept {
@@ -81,42 +81,10 @@ async fn sweep_one(r: &Replicator, key: &str) -> Result<Swept, ReplicationError>
         etag: stored.etag,
     };
     let upload_id = manifest.upload_id.clone();
-    Ok(if multipart::discard(r, record, manifest).await {
+    Ok(if discard(r, record, manifest).await {
         Swept::Aborted
     } else {
         Swept::Kept(upload_id)
-    })
-}
-
-/// Whether `replica` is already as new as what the upload would write, or newer.
-pub(super) async fn useless(
-    r: &Replicator,
-    manifest: &UploadManifest,
-    replica: Option<&ReplicaFacts>,
-) -> Result<bool, ReplicationError> {
-    let source = SourceFacts {
-        version_id: manifest.source_version_id.clone(),
-        etag: manifest.source_etag.clone(),
-        last_modified: manifest.source_last_modified,
-        sequencer: None,
-    };
-    let order = match plan::order_question(&source, replica) {
-        Some(theirs) => {
-            let prefix = &r.config.destination.prefix;
-            let Some(source_key) = manifest.dest_key.strip_prefix(prefix.as_str()) else {
-                return Ok(false);
-            };
-            let ours = source.version_id.as_deref().unwrap_or("null");
-            Some(r.source.version_order(source_key, ours, &theirs).await?)
-        }
-        None => None,
-    };
-    Ok(match plan::decide(&source, replica, order) {
-        Decision::UpToDate => true,
-        // Without the source's time (records from before it was kept), "newer" cannot be
-        // told from "older".
-        Decision::ReplicaIsNewer => manifest.source_last_modified > 0,
-        Decision::Create | Decision::Replace { .. } => false,
     })
 }
 
@@ -156,7 +124,7 @@ async fn abort_unrecorded(r: &Replicator, upload: &OpenUpload) {
         upload_id = upload.upload_id,
         "aborting an upload no record names (its creation's answer was lost)"
     );
-    multipart::abort(r, &upload.key, &upload.upload_id).await;
+    abort(r, &upload.key, &upload.upload_id).await;
 }
 
 /// `:assumed-role/NAME/`, as the ARN of a session of the role `arn:…:role/PATH/NAME` reads.

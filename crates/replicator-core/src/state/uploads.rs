@@ -17,10 +17,7 @@ use crate::s3::Condition;
 /// Where upload manifests live, below the reserved prefix.
 pub const UPLOADS: &str = "uploads/";
 
-/// How long a copy holds its upload unless it releases it: Lambda's longest invocation, and
-/// a margin. A holder that dies without releasing frees the upload after this; an upload no
-/// record names is abandoned once it is older than this.
-pub const UPLOAD_LEASE_MS: i64 = 16 * 60 * 1000;
+pub use crate::clock::UPLOAD_LEASE_MS;
 
 /// What an upload in progress was started for; it is resumed only for exactly that.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
