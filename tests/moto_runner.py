@@ -34,10 +34,10 @@ import sys
 import threading
 import time
 from collections import deque
-from urllib.parse import parse_qs, unquote
+from urllib.parse import parse_qs, quote_plus, unquote
 
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
-from moto.s3.models import S3Backend, s3_backends
+from moto.s3.models import FakeKey, S3Backend, s3_backends
 from werkzeug.serving import make_server
 
 DENIED = (
@@ -106,6 +106,11 @@ def expected_owner_check(app):
         if environ.get("PATH_INFO") == "/_bench/requests":
             start_response("200 OK", [("Content-Type", "text/plain")])
             return [str(SERVED[0]).encode()]
+        if environ.get("PATH_INFO") == "/_native/replicate":
+            body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+            answer = json.dumps(native_replicate(json.loads(body))).encode()
+            start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(answer)))])
+            return [answer]
         if environ.get("PATH_INFO") == "/_capture":
             body = "".join(json.dumps(c) + "\n" for c in list(CAPTURED)).encode()
             start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
@@ -172,6 +177,73 @@ def expected_owner_check(app):
         return app(environ, start_response)
 
     return middleware
+
+
+# The native-replication simulator: the emulator has no replication engine, so the tests
+# act as one. POST /_native/replicate {"source_bucket", "key", "version_id",
+# "destination_bucket", "status": PENDING|COMPLETED|FAILED, "failure_reason"} sets the source
+# version's x-amz-replication-status as S3 reports it; COMPLETED also writes the replica into
+# the destination bucket as native replication does — same bytes, user metadata and version
+# id, x-amz-replication-status: REPLICA ("Replication status information",
+# https://docs.aws.amazon.com/AmazonS3/latest/userguide/replication-status.html); FAILED
+# answers with the s3:Replication:OperationFailedReplication event S3 would send
+# ("Receiving replication failure events with Amazon S3 Event Notifications",
+# https://docs.aws.amazon.com/AmazonS3/latest/userguide/replication-metrics-events.html).
+_response_dict = FakeKey.response_dict
+
+
+def response_dict_with_replication_status(self):
+    res = _response_dict.fget(self)
+    status = getattr(self, "replication_status", None)
+    if status:
+        res["x-amz-replication-status"] = status
+    return res
+
+
+FakeKey.response_dict = property(response_dict_with_replication_status)
+
+
+def find_version(bucket, key, version_id):
+    account = owner_of(bucket)
+    backend = s3_backends[account]["aws"]
+    return backend, backend.get_object(bucket, key, version_id=version_id)
+
+
+def native_replicate(request):
+    source_bucket, key, version_id = request["source_bucket"], request["key"], request["version_id"]
+    backend, source = find_version(source_bucket, key, version_id)
+    status = request["status"]
+    source.replication_status = status
+    if status == "COMPLETED":
+        destination = request["destination_bucket"]
+        dest_backend = s3_backends[owner_of(destination)]["aws"]
+        replica = dest_backend.put_object(destination, key, source.value)
+        replica.set_metadata(dict(source.metadata))
+        replica._version_id = source.version_id
+        replica.replication_status = "REPLICA"
+        return {"replica_version_id": replica.version_id}
+    if status == "FAILED":
+        return {"event": {"Records": [{
+            "eventVersion": "2.2", "eventSource": "aws:s3", "awsRegion": "us-east-1",
+            "eventTime": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.000Z"),
+            "eventName": "Replication:OperationFailedReplication",
+            "userIdentity": {"principalId": "s3.amazonaws.com"},
+            "requestParameters": {"sourceIPAddress": "s3.amazonaws.com"},
+            "responseElements": {"x-amz-request-id": "native-simulator", "x-amz-id-2": "native-simulator"},
+            "s3": {"s3SchemaVersion": "1.0", "configurationId": "ReplicationEventName",
+                   "bucket": {"name": source_bucket, "ownerIdentity": {"principalId": "s3"},
+                              "arn": f"arn:aws:s3:::{source_bucket}"},
+                   "object": {"key": quote_plus(key, safe="/"), "size": source.size,
+                              "eTag": source.etag.strip('"'), "versionId": source.version_id,
+                              "sequencer": "0"}},
+            "replicationEventData": {
+                "replicationRuleId": request.get("rule_id", "rule-1"),
+                "destinationBucket": f"arn:aws:s3:::{request['destination_bucket']}",
+                "s3Operation": "OBJECT_PUT",
+                "requestTime": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.000Z"),
+                "failureReason": request.get("failure_reason", "AssumeRoleNotPermitted"),
+            }}]}}
+    return {}
 
 
 def upload_open(path, query):

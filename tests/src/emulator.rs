@@ -64,16 +64,27 @@ pub fn start_emulator() -> Emulator {
 /// What the emulator saw of every request so far (see `tests/moto_runner.py`): method, path,
 /// query, signing access key, expected-owner headers, and AssumeRole's RoleArn/ExternalId.
 pub fn captured_requests(endpoint: &str) -> Vec<Value> {
+    control(endpoint, "GET", "/_capture", "")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect()
+}
+
+/// A request to the test front's own control endpoints (not S3); the answer's body.
+pub fn control(endpoint: &str, method: &str, path: &str, body: &str) -> String {
     use std::io::{Read, Write};
     let address = endpoint.trim_start_matches("http://");
     let mut stream = std::net::TcpStream::connect(address).expect("connect to the emulator");
-    write!(stream, "GET /_capture HTTP/1.0\r\nHost: {address}\r\n\r\n").unwrap();
+    write!(
+        stream,
+        "{method} {path} HTTP/1.0\r\nHost: {address}\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
     let mut response = String::new();
     stream
         .read_to_string(&mut response)
-        .expect("read the capture");
+        .expect("read the answer");
     let (_, body) = response.split_once("\r\n\r\n").expect("an HTTP response");
-    body.lines()
-        .map(|l| serde_json::from_str(l).expect("a JSON line"))
-        .collect()
+    body.to_owned()
 }

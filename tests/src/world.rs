@@ -274,6 +274,31 @@ impl World {
             .flatten()
     }
 
+    /// Acts as native S3 replication for one source version (see `tests/moto_runner.py`):
+    /// `status` PENDING, COMPLETED (the replica is written, REPLICA, with the source's
+    /// version id) or FAILED (the answer holds the failure event S3 would send, with
+    /// `failure_reason`).
+    pub fn native_replication(
+        &self,
+        key: &str,
+        version_id: &str,
+        status: &str,
+        failure_reason: &str,
+    ) -> Value {
+        let request = serde_json::json!({
+            "source_bucket": self.source_bucket, "key": key, "version_id": version_id,
+            "destination_bucket": self.destination_bucket, "status": status,
+            "failure_reason": failure_reason,
+        });
+        let answer = crate::emulator::control(
+            &self.endpoint,
+            "POST",
+            "/_native/replicate",
+            &request.to_string(),
+        );
+        serde_json::from_str(&answer).unwrap_or_else(|e| panic!("{e}: {answer}"))
+    }
+
     /// A request for the current version of a source key.
     pub fn request(&self, key: &str) -> replicator_core::ObjectRequest {
         replicator_core::ObjectRequest::created(self.source_bucket.clone(), key)

@@ -68,6 +68,7 @@ impl Handler {
         let scope = Scope {
             source_bucket: replicator.config().source.bucket.clone(),
             region,
+            destination_bucket: Some(replicator.config().destination.bucket.clone()),
         };
         Self {
             replicator,
@@ -143,8 +144,19 @@ impl Handler {
     async fn one(&self, item: Decoded) -> Result<Outcome, ReplicationError> {
         let request = match item? {
             Item::Ignored(reason) => return Ok(Outcome::Skipped { reason }),
-            Item::Object(r) => r,
+            Item::Object(r) => *r,
         };
+        // No object is started past the deadline: it fails as retryable, and its message
+        // comes back (or the invocation is retried) with time to copy it.
+        if self
+            .stop
+            .deadline()
+            .is_some_and(|d| std::time::Instant::now() >= d)
+        {
+            return Err(ReplicationError::DeadlineReached {
+                resource: format!("s3://{}/{}", request.bucket, request.key),
+            });
+        }
         let span = info_span!(
             "object",
             bucket = %request.bucket,
@@ -169,16 +181,12 @@ impl Handler {
         .await
     }
 
-    fn tally(
-        &self,
-        results: &[Result<Outcome, ReplicationError>],
-        event_times: &[Option<i64>],
-    ) -> Tally {
+    fn tally(&self, results: &[Result<Outcome, ReplicationError>], facts: &[EventFacts]) -> Tally {
         let now = now_ms();
         let mut tally = Tally::default();
-        for (r, t) in results.iter().zip(event_times) {
+        for (r, f) in results.iter().zip(facts) {
             match r {
-                Ok(o) => tally.record(o, t.map(|t| now - t)),
+                Ok(o) => tally.record(o, f.time_ms.map(|t| now - t), f.native_failure.as_deref()),
                 Err(_) => tally.failed += 1,
             }
         }
@@ -186,7 +194,9 @@ impl Handler {
     }
 
     fn emit(&self, tally: &Tally) {
-        metrics::emit(&tally.emf(&self.function_name, now_ms()));
+        for document in tally.emf(&self.function_name, now_ms()) {
+            metrics::emit(&document);
+        }
     }
 
     /// S3 direct and EventBridge: any failure fails the invocation.
@@ -302,12 +312,25 @@ impl Handler {
     }
 }
 
-fn event_times(items: &[Decoded]) -> Vec<Option<i64>> {
+/// What the metrics need of each decoded item: when its event happened, and the native
+/// replication failure it heals.
+struct EventFacts {
+    time_ms: Option<i64>,
+    native_failure: Option<String>,
+}
+
+fn event_times(items: &[Decoded]) -> Vec<EventFacts> {
     items
         .iter()
         .map(|d| match d {
-            Ok(Item::Object(o)) => o.event_time_ms,
-            _ => None,
+            Ok(Item::Object(o)) => EventFacts {
+                time_ms: o.event_time_ms,
+                native_failure: o.native_failure.clone(),
+            },
+            _ => EventFacts {
+                time_ms: None,
+                native_failure: None,
+            },
         })
         .collect()
 }

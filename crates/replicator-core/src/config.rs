@@ -84,6 +84,19 @@ pub struct SourceConfig {
     pub account_id: Option<String>,
     /// Only keys under this prefix are replicated.
     pub key_prefix: String,
+    /// Beside native replication: copy everything (native replicas are recognised either
+    /// way), or only what native replication failed or left pending too long.
+    pub native: NativeMode,
+}
+
+/// How the replicator works beside native S3 replication (NATIVE_REPLICATION).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NativeMode {
+    /// Copy every version that needs it (native replicas of the version are up to date).
+    Copy,
+    /// Copy only what native replication FAILED, or left PENDING longer than
+    /// `pending_grace_s`, and what no rule covers; leave COMPLETED versions.
+    Heal { pending_grace_s: i64 },
 }
 
 /// Where replicas go and how they are written there.
@@ -169,6 +182,8 @@ pub const VARIABLES: &[&str] = &[
     "DESTINATION_PREFIX",
     "DESTINATION_STORAGE_CLASS",
     "KEY_PREFIX",
+    "NATIVE_REPLICATION",
+    "NATIVE_PENDING_GRACE_SECONDS",
     "REPLICATE_DELETES",
     "S3_FORCE_PATH_STYLE",
     "BUCKET_KEY_ENABLED",
@@ -226,10 +241,24 @@ impl SourceConfig {
         }
         let key_prefix = env.get("KEY_PREFIX").unwrap_or_default();
         validate::key_prefix("KEY_PREFIX", &key_prefix)?;
+        // The RTC threshold: S3 Replication Time Control replicates 99.99% within 15 minutes.
+        let pending_grace_s =
+            env.number("NATIVE_PENDING_GRACE_SECONDS", 900, 0..=7 * 24 * 3600)? as i64;
+        let heal = env.choice(
+            "NATIVE_REPLICATION",
+            false,
+            &[("copy", false), ("heal", true)],
+            "copy or heal",
+        )?;
         Ok(Self {
             bucket,
             account_id,
             key_prefix,
+            native: if heal {
+                NativeMode::Heal { pending_grace_s }
+            } else {
+                NativeMode::Copy
+            },
         })
     }
 }

@@ -108,6 +108,9 @@ pub enum ReplicationError {
     #[error("{resource}: {message}")]
     Rejected { resource: String, message: String },
 
+    #[error("the replicator's state object {resource} cannot be used: {reason}. The replicator did not write it as it is; look at it, and delete it to start afresh")]
+    StateUnreadable { resource: String, reason: String },
+
     #[error(
         "the replica {resource} kept changing during {attempts} conditional writes; will retry"
     )]
@@ -134,7 +137,8 @@ impl ReplicationError {
             | Self::AccessDenied { .. }
             | Self::KmsKeyUnusable { .. }
             | Self::BucketUnavailable { .. }
-            | Self::Rejected { .. } => false,
+            | Self::Rejected { .. }
+            | Self::StateUnreadable { .. } => false,
         }
     }
 
@@ -150,6 +154,7 @@ impl ReplicationError {
             Self::AssumeRole { .. } => "AssumeRole",
             Self::Service { .. } => "Service",
             Self::Rejected { .. } => "Rejected",
+            Self::StateUnreadable { .. } => "StateUnreadable",
             Self::Contended { .. } => "Contended",
             Self::SourceChanged { .. } => "SourceChanged",
             Self::DeadlineReached { .. } => "DeadlineReached",

@@ -26,9 +26,17 @@ pub use batch::decode_batch_task;
 pub use eventbridge::decode_eventbridge;
 pub use s3::{decode_s3_event, decode_s3_record};
 
-/// More records than this in one invocation is not something S3, SQS or Batch Operations
-/// sends; refuse it whole rather than work through it.
+/// More records than this in one invocation is not something SQS sends (Lambda's largest
+/// batch from a standard queue is 10,000 messages); refuse it whole rather than work
+/// through it.
 pub const MAX_RECORDS: usize = 10_000;
+
+/// More records than this in one S3 notification, or tasks in one Batch Operations
+/// invocation, is not something AWS sends: S3 puts one record in each notification (direct,
+/// or in an SQS or SNS message) and Batch Operations one task in each invocation. Anyone
+/// allowed to send to the queue could otherwise multiply the work of one message and time
+/// out a whole batch; such a message is refused, nothing in it is copied.
+pub const MAX_NOTIFICATION_RECORDS: usize = 10;
 
 /// What the decoder checks every record against.
 #[derive(Debug, Clone)]
@@ -37,12 +45,15 @@ pub struct Scope {
     /// The function's region: S3 notifies only same-region targets, so a record from another
     /// region did not come from the source bucket.
     pub region: Option<String>,
+    /// The destination bucket: native replication failures are healed only for rules that
+    /// replicate to it.
+    pub destination_bucket: Option<String>,
 }
 
 /// A decoded record: an object to replicate, or a record that asks for nothing.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Item {
-    Object(ObjectRequest),
+    Object(Box<ObjectRequest>),
     Ignored(SkipReason),
 }
 
@@ -70,6 +81,12 @@ pub fn parse_payload(payload: Value) -> Result<Payload, ReplicationError> {
     if obj.contains_key("invocationSchemaVersion") && obj.contains_key("tasks") {
         let job: S3BatchJobEvent = serde_json::from_value(payload)
             .map_err(|e| invalid(format!("S3 Batch Operations event does not parse: {e}")))?;
+        if job.tasks.len() > MAX_NOTIFICATION_RECORDS {
+            return Err(invalid(format!(
+                "{} tasks in one Batch Operations invocation; S3 sends one (at most {MAX_NOTIFICATION_RECORDS} are accepted)",
+                job.tasks.len()
+            )));
+        }
         let version = job.invocation_schema_version.as_deref().unwrap_or_default();
         if version != "1.0" && version != "2.0" {
             return Err(invalid(format!(
@@ -106,6 +123,12 @@ pub fn parse_payload(payload: Value) -> Result<Payload, ReplicationError> {
         let event: SqsEvent = serde_json::from_value(payload)
             .map_err(|e| invalid(format!("SQS event does not parse: {e}")))?;
         return Ok(Payload::Sqs(event));
+    }
+    if records.len() > MAX_NOTIFICATION_RECORDS {
+        return Err(invalid(format!(
+            "{} records in one S3 notification; S3 sends one (at most {MAX_NOTIFICATION_RECORDS} are accepted)",
+            records.len()
+        )));
     }
     // S3 records are decoded one by one, so a bad record fails alone.
     let records: Vec<S3EventRecord> = records
@@ -176,6 +199,7 @@ mod tests {
         Scope {
             source_bucket: "src".into(),
             region: Some("us-east-1".into()),
+            destination_bucket: Some("dst".into()),
         }
     }
 
@@ -194,7 +218,7 @@ mod tests {
         decoded
             .iter()
             .filter_map(|d| match d {
-                Ok(Item::Object(o)) => Some(o),
+                Ok(Item::Object(o)) => Some(o.as_ref()),
                 _ => None,
             })
             .collect()
@@ -279,7 +303,10 @@ mod tests {
         }))
         .unwrap();
         let d = decode_batch_task(&v1.tasks[0], &scope()).unwrap();
-        assert_eq!(d, Item::Object(ObjectRequest::created("src", "a b")));
+        assert_eq!(
+            d,
+            Item::Object(Box::new(ObjectRequest::created("src", "a b")))
+        );
         let v2: S3BatchJobEvent = serde_json::from_value(json!({
             "invocationSchemaVersion": "2.0", "invocationId": "i", "job": {"id": "j", "userArguments": {}},
             "tasks": [{"taskId": "t", "s3Key": "k", "s3VersionId": "v", "s3Bucket": "evil"}]

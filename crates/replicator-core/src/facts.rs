@@ -69,6 +69,42 @@ pub fn normalize_version(v: Option<&str>) -> Option<String> {
         .map(str::to_owned)
 }
 
+/// What native S3 replication says about an object (`x-amz-replication-status`): on a
+/// source, whether its rule replicated it yet; on a destination, that native replication
+/// wrote it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NativeStatus {
+    Pending,
+    Completed,
+    Failed,
+    /// A replica native replication wrote (it keeps the source's version id).
+    Replica,
+}
+
+impl NativeStatus {
+    fn from_sdk(status: Option<&aws_sdk_s3::types::ReplicationStatus>) -> Option<Self> {
+        use aws_sdk_s3::types::ReplicationStatus as S;
+        Some(match status? {
+            S::Pending => Self::Pending,
+            S::Completed | S::Complete => Self::Completed,
+            S::Failed => Self::Failed,
+            S::Replica => Self::Replica,
+            _ => return None,
+        })
+    }
+
+    /// As S3 writes it (and as S3 Inventory reports it).
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s.trim().to_ascii_uppercase().as_str() {
+            "PENDING" => Self::Pending,
+            "COMPLETED" | "COMPLETE" => Self::Completed,
+            "FAILED" => Self::Failed,
+            "REPLICA" => Self::Replica,
+            _ => return None,
+        })
+    }
+}
+
 /// The content headers S3 keeps with an object, which a replica carries unchanged.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ContentHeaders {
@@ -91,6 +127,8 @@ pub struct SourceObject {
     pub tag_count: i32,
     pub metadata: HashMap<String, String>,
     pub headers: ContentHeaders,
+    /// Native replication's status of this version, when a rule covers it.
+    pub native: Option<NativeStatus>,
 }
 
 /// GetObject and HeadObject answer with the same headers under the same accessor names.
@@ -104,6 +142,7 @@ macro_rules! source_object {
             last_modified: out.last_modified().map(|t| t.secs()).unwrap_or(0),
             tag_count: out.tag_count().unwrap_or(0),
             metadata: out.metadata().cloned().unwrap_or_default(),
+            native: NativeStatus::from_sdk(out.replication_status()),
             headers: ContentHeaders {
                 content_type: out.content_type().map(str::to_owned),
                 content_encoding: out.content_encoding().map(str::to_owned),
@@ -149,11 +188,16 @@ pub struct SourceFacts {
 }
 
 /// The destination object currently at the replica key.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ReplicaFacts {
     /// The replica's own ETag, used for If-Match.
     pub etag: String,
     pub provenance: Option<Provenance>,
+    /// The replica's own version id.
+    pub version_id: Option<String>,
+    /// Native replication wrote it (`x-amz-replication-status: REPLICA`): it keeps the
+    /// source version's id as its own.
+    pub native: bool,
 }
 
 impl ReplicaFacts {
@@ -161,7 +205,23 @@ impl ReplicaFacts {
         Self {
             etag: out.e_tag().unwrap_or_default().to_owned(),
             provenance: out.metadata().and_then(Provenance::from_metadata),
+            version_id: normalize_version(out.version_id()),
+            native: NativeStatus::from_sdk(out.replication_status()) == Some(NativeStatus::Replica),
         }
+    }
+
+    /// A replica of ours, made from `provenance`.
+    pub fn ours(etag: impl Into<String>, provenance: Provenance) -> Self {
+        Self {
+            etag: etag.into(),
+            provenance: Some(provenance),
+            ..Self::default()
+        }
+    }
+
+    /// Whether native replication wrote it.
+    pub fn is_native(&self) -> bool {
+        self.native && self.provenance.is_none()
     }
 }
 

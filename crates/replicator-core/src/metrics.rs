@@ -1,9 +1,11 @@
 //! CloudWatch Embedded Metric Format: one JSON line per invocation on stdout, which
 //! CloudWatch Logs turns into metrics without any API call.
 
+use std::collections::BTreeMap;
+
 use serde_json::{json, Map, Value};
 
-use crate::outcome::Outcome;
+use crate::outcome::{Outcome, SkipReason};
 
 pub const NAMESPACE: &str = "S3FallbackReplicator";
 
@@ -17,10 +19,17 @@ pub struct Tally {
     pub bytes: u64,
     /// Event time → replica written, in milliseconds, one value per replica.
     pub lag_ms: Vec<f64>,
+    /// Versions native replication failed (or replicated late) copied, by failure reason.
+    pub native_healed: BTreeMap<String, u64>,
+    /// Native replication events that asked nothing (replicated after the threshold, not
+    /// tracked), acknowledged.
+    pub native_acknowledged: u64,
 }
 
 impl Tally {
-    pub fn record(&mut self, outcome: &Outcome, lag_ms: Option<i64>) {
+    /// Counts one object's outcome; `native_failure` is the reason native replication gave
+    /// when the object came from its failure event.
+    pub fn record(&mut self, outcome: &Outcome, lag_ms: Option<i64>, native_failure: Option<&str>) {
         match outcome {
             Outcome::Copied { bytes, .. } => {
                 self.copied += 1;
@@ -28,9 +37,17 @@ impl Tally {
                 if let Some(lag) = lag_ms {
                     self.lag_ms.push(lag.max(0) as f64);
                 }
+                if let Some(reason) = native_failure {
+                    *self.native_healed.entry(reason.to_owned()).or_default() += 1;
+                }
             }
             Outcome::DeleteMarkerCreated { .. } => self.deleted += 1,
-            Outcome::Skipped { .. } => self.skipped += 1,
+            Outcome::Skipped { reason } => {
+                self.skipped += 1;
+                if *reason == SkipReason::NativeReplicationInformational {
+                    self.native_acknowledged += 1;
+                }
+            }
         }
     }
 
@@ -44,19 +61,39 @@ impl Tally {
         })
     }
 
-    /// The EMF document for these counts.
-    pub fn emf(&self, function: &str, timestamp_ms: i64) -> Value {
+    /// The EMF documents for these counts: one with every count, and one per native failure
+    /// reason healed (`NativeFailuresHealed` with the `FailureReason` dimension too).
+    pub fn emf(&self, function: &str, timestamp_ms: i64) -> Vec<Value> {
+        let healed: u64 = self.native_healed.values().sum();
         let mut metrics = vec![
             ("ObjectsCopied", "Count", json!(self.copied)),
             ("ObjectsSkipped", "Count", json!(self.skipped)),
             ("ObjectsFailed", "Count", json!(self.failed)),
             ("DeleteMarkersReplicated", "Count", json!(self.deleted)),
             ("BytesCopied", "Bytes", json!(self.bytes)),
+            ("NativeFailuresHealed", "Count", json!(healed)),
+            (
+                "NativeEventsAcknowledged",
+                "Count",
+                json!(self.native_acknowledged),
+            ),
         ];
         if !self.lag_ms.is_empty() {
             metrics.push(("ReplicationLag", "Milliseconds", json!(self.lag_ms)));
         }
-        emf_document(function, timestamp_ms, &metrics)
+        let mut documents = vec![emf_document(function, timestamp_ms, &metrics)];
+        for (reason, n) in &self.native_healed {
+            let mut doc = emf_document(
+                function,
+                timestamp_ms,
+                &[("NativeFailuresHealed", "Count", json!(n))],
+            );
+            doc["_aws"]["CloudWatchMetrics"][0]["Dimensions"] =
+                json!([["FunctionName", "FailureReason"]]);
+            doc["FailureReason"] = json!(reason);
+            documents.push(doc);
+        }
+        documents
     }
 }
 
@@ -102,14 +139,20 @@ mod tests {
                 parts_resumed: 0,
             },
             Some(250),
+            Some("AssumeRoleNotPermitted"),
         );
         t.record(
             &Outcome::Skipped {
                 reason: SkipReason::UpToDate,
             },
             None,
+            None,
         );
-        let doc = t.emf("fn", 1);
+        let docs = t.emf("fn", 1);
+        let doc = &docs[0];
+        assert_eq!(docs.len(), 2, "one document per failure reason healed");
+        assert_eq!(docs[1]["FailureReason"], "AssumeRoleNotPermitted");
+        assert_eq!(docs[1]["NativeFailuresHealed"], 1);
         let declared: Vec<&str> = doc["_aws"]["CloudWatchMetrics"][0]["Metrics"]
             .as_array()
             .unwrap()

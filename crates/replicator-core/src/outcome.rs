@@ -44,6 +44,15 @@ pub enum SkipReason {
     TestEvent,
     /// An S3 event that asks for no replication (restore, tagging, lifecycle, …).
     EventNotReplicated,
+    /// Heal mode: native replication completed this version.
+    NativeReplicationCompleted,
+    /// Heal mode: native replication has this version pending, within its grace period.
+    NativeReplicationPending,
+    /// A native replica whose source version cannot be told: never overwritten on a guess.
+    NativeReplicaOfUnknownVersion,
+    /// A native replication event that reports and asks nothing (replicated after the
+    /// threshold, not tracked): acknowledged and counted.
+    NativeReplicationInformational,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -11,7 +11,8 @@ pub mod transfer;
 
 use std::cmp::Ordering;
 
-use crate::facts::{ReplicaFacts, SourceFacts};
+use crate::facts::{NativeStatus, ReplicaFacts, SourceFacts};
+use crate::outcome::SkipReason;
 use crate::request::ObjectRequest;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,6 +25,9 @@ pub enum Decision {
     UpToDate,
     /// The replica was made from a newer source version; writing would go back in time.
     ReplicaIsNewer,
+    /// A native replica whose source version cannot be told (it reports no version id, or
+    /// the source has none): never overwritten on a guess.
+    NativeReplicaOfUnknownVersion,
 }
 
 /// What the two objects alone say.
@@ -42,6 +46,15 @@ fn verdict(source: &SourceFacts, replica: Option<&ReplicaFacts>) -> Verdict {
     let replace = Decision::Replace {
         replica_etag: replica.etag.clone(),
     };
+    if replica.is_native() {
+        // Native replication keeps the source's version ids: the same id is the same version,
+        // another id is another version, ordered by the source's own version order.
+        return match (&source.version_id, &replica.version_id) {
+            (Some(s), Some(r)) if s == r => Final(Decision::UpToDate),
+            (Some(_), Some(r)) => Ask(r.clone()),
+            _ => Final(Decision::NativeReplicaOfUnknownVersion),
+        };
+    }
     let Some(p) = &replica.provenance else {
         // An object we did not write (a manual copy, an earlier tool): the source is the
         // truth, and a versioned destination keeps what we replace.
@@ -110,9 +123,16 @@ pub fn decide(
 }
 
 /// The cheapest idempotency check, before the source is read: the replica's provenance names
-/// the version the request names, or (from a listing) the listed ETag and Last-Modified.
+/// the version the request names, or (from a listing) the listed ETag and Last-Modified; or
+/// it is a native replica of the version the request names.
 pub fn replica_made_from(req: &ObjectRequest, replica: Option<&ReplicaFacts>) -> bool {
-    let Some(p) = replica.and_then(|r| r.provenance.as_ref()) else {
+    let Some(replica) = replica else {
+        return false;
+    };
+    if replica.is_native() {
+        return req.version_id.is_some() && req.version_id == replica.version_id;
+    }
+    let Some(p) = replica.provenance.as_ref() else {
         return false;
     };
     if let Some(v) = &req.version_id {
@@ -121,6 +141,27 @@ pub fn replica_made_from(req: &ObjectRequest, replica: Option<&ReplicaFacts>) ->
     match &req.listed {
         Some(l) => p.etag == l.etag.trim_matches('"') && p.last_modified == l.last_modified,
         None => false,
+    }
+}
+
+/// In heal mode (NATIVE_REPLICATION=heal), what native replication's status of the source
+/// version says: copy what it FAILED, or left PENDING longer than `grace_s`, and what no
+/// rule covers; leave what it COMPLETED, or is still within its time to do. `now_s` and the
+/// source's `last_modified` are seconds since the epoch.
+pub fn heal(
+    status: Option<NativeStatus>,
+    last_modified: i64,
+    now_s: i64,
+    grace_s: i64,
+) -> Option<SkipReason> {
+    match status {
+        Some(NativeStatus::Completed) => Some(SkipReason::NativeReplicationCompleted),
+        Some(NativeStatus::Pending) if now_s - last_modified < grace_s => {
+            Some(SkipReason::NativeReplicationPending)
+        }
+        Some(NativeStatus::Pending | NativeStatus::Failed) => None,
+        // No rule covers it (or the source is itself a replica): the fallback copies it.
+        None | Some(NativeStatus::Replica) => None,
     }
 }
 
@@ -148,15 +189,25 @@ mod tests {
     }
 
     fn replica_of(s: &SourceFacts) -> ReplicaFacts {
-        ReplicaFacts {
-            etag: "\"replica-etag\"".into(),
-            provenance: Some(Provenance {
+        ReplicaFacts::ours(
+            "\"replica-etag\"",
+            Provenance {
                 source: "b/k".into(),
                 version_id: s.version_id.clone(),
                 etag: s.etag.clone(),
                 last_modified: s.last_modified,
                 sequencer: s.sequencer.clone(),
-            }),
+            },
+        )
+    }
+
+    /// What native replication wrote for source version `version`.
+    fn native(version: Option<&str>) -> ReplicaFacts {
+        ReplicaFacts {
+            etag: "\"native-etag\"".into(),
+            version_id: version.map(Into::into),
+            native: true,
+            ..ReplicaFacts::default()
         }
     }
 
@@ -244,7 +295,7 @@ mod tests {
     fn foreign_object_is_replaced_conditionally() {
         let r = ReplicaFacts {
             etag: "x".into(),
-            provenance: None,
+            ..ReplicaFacts::default()
         };
         assert_eq!(
             decide(&src(Some("v"), "e", 1, None), Some(&r), None),
@@ -252,6 +303,66 @@ mod tests {
                 replica_etag: "x".into()
             }
         );
+    }
+
+    #[test]
+    fn a_native_replica_of_this_version_is_never_rewritten() {
+        let s = src(Some("v2"), "e", 10, None);
+        assert_eq!(
+            decide(&s, Some(&native(Some("v2"))), None),
+            Decision::UpToDate
+        );
+        let req = ObjectRequest::created("b", "k").with_version(Some("v2".into()));
+        assert!(replica_made_from(&req, Some(&native(Some("v2")))));
+        assert!(!replica_made_from(&req, Some(&native(Some("v1")))));
+    }
+
+    #[test]
+    fn a_native_replica_of_another_version_is_ordered_by_the_source() {
+        let s = src(Some("v2"), "e", 10, None);
+        let r = native(Some("v1"));
+        assert_eq!(order_question(&s, Some(&r)).as_deref(), Some("v1"));
+        assert_eq!(
+            decide(&s, Some(&r), Some(Ordering::Greater)),
+            Decision::Replace {
+                replica_etag: "\"native-etag\"".into()
+            }
+        );
+        assert_eq!(
+            decide(&s, Some(&r), Some(Ordering::Less)),
+            Decision::ReplicaIsNewer
+        );
+    }
+
+    #[test]
+    fn a_native_replica_without_a_version_is_never_overwritten_on_a_guess() {
+        let s = src(Some("v2"), "e", 10, None);
+        assert_eq!(
+            decide(&s, Some(&native(None)), None),
+            Decision::NativeReplicaOfUnknownVersion
+        );
+        let unversioned = src(None, "e", 10, None);
+        assert_eq!(
+            decide(&unversioned, Some(&native(Some("v1"))), None),
+            Decision::NativeReplicaOfUnknownVersion
+        );
+    }
+
+    #[test]
+    fn heal_mode_copies_what_native_replication_failed_or_left_pending_too_long() {
+        use NativeStatus::*;
+        let grace = 900;
+        assert_eq!(
+            heal(Some(Completed), 0, 10, grace),
+            Some(SkipReason::NativeReplicationCompleted)
+        );
+        assert_eq!(
+            heal(Some(Pending), 100, 500, grace),
+            Some(SkipReason::NativeReplicationPending)
+        );
+        assert_eq!(heal(Some(Pending), 100, 1000, grace), None);
+        assert_eq!(heal(Some(Failed), 100, 101, grace), None);
+        assert_eq!(heal(None, 100, 101, grace), None);
     }
 
     #[test]

@@ -20,6 +20,8 @@ mod multipart;
 mod parts;
 mod sweep;
 
+pub use sweep::Sweep;
+
 use std::sync::atomic::{AtomicU8, Ordering as AtomicOrdering};
 use std::sync::Arc;
 use std::time::Instant;
@@ -28,7 +30,7 @@ use tracing::{debug, info};
 
 use crate::budget::Budget;
 use crate::clock::Stop;
-use crate::config::Config;
+use crate::config::{Config, NativeMode};
 use crate::error::{Principal, ReplicationError};
 use crate::facts::{Provenance, SourceObject};
 use crate::outcome::{Method, Outcome, SkipReason};
@@ -38,7 +40,7 @@ use crate::request::{ChangeKind, ObjectRequest};
 use crate::s3::clients::Clients;
 use crate::s3::{Bucket, Condition, Write};
 use crate::state::uploads::Uploads;
-use crate::state::{StateStore, RESERVED_PREFIX};
+use crate::state::{is_reserved, StateStore, RESERVED_SEGMENT};
 
 /// How many times a conditional write is re-decided after losing a race.
 const MAX_CONDITIONAL_ATTEMPTS: u32 = 5;
@@ -235,12 +237,12 @@ impl Replicator {
         }
         let dest_key = self.config.destination_key(&req.key);
         crate::key::validate_key(&dest_key)?;
-        let reserved = format!("{}{RESERVED_PREFIX}", self.config.destination.prefix);
-        if dest_key.starts_with(&reserved) {
+        if is_reserved(&req.key) || is_reserved(&dest_key) {
             return Err(ReplicationError::Rejected {
-                resource: self.destination.bucket.resource(&dest_key),
+                resource: self.source.resource(&req.key),
                 message: format!(
-                    "keys under {reserved} are reserved for the replicator's own state"
+                    "keys with a {RESERVED_SEGMENT} segment are reserved for the replicator's own \
+                     state (this deployment's or another's sharing the destination bucket)"
                 ),
             });
         }
@@ -267,10 +269,18 @@ impl Replicator {
                 return Ok(skipped(SkipReason::UpToDate));
             }
             let route = self.destination.route();
-            if !read.ensure(self, req, route, attempt).await? {
+            let headers_first = replica.as_ref().is_some_and(|r| r.is_native())
+                || matches!(self.config.source.native, NativeMode::Heal { .. });
+            if !read
+                .ensure(self, req, route, attempt, headers_first)
+                .await?
+            {
                 return Ok(skipped(SkipReason::SourceGone));
             }
             let source = read.get().expect("read above");
+            if let Some(reason) = self.left_to_native(req, &source.object) {
+                return Ok(skipped(reason));
+            }
             let facts = source.object.facts(req.sequencer.clone());
             let order = facts::order(self, req, source, &facts, replica.as_ref(), attempt).await?;
             let condition = match plan::decide(&facts, replica.as_ref(), order) {
@@ -283,10 +293,12 @@ impl Replicator {
                         let s = &source.object;
                         kept::abandon_kept(self, dest_key, s.version_id.as_deref(), &s.etag).await;
                     }
-                    return Ok(skipped(if decision == Decision::UpToDate {
-                        SkipReason::UpToDate
-                    } else {
-                        SkipReason::ReplicaIsNewer
+                    return Ok(skipped(match decision {
+                        Decision::UpToDate => SkipReason::UpToDate,
+                        Decision::NativeReplicaOfUnknownVersion => {
+                            SkipReason::NativeReplicaOfUnknownVersion
+                        }
+                        _ => SkipReason::ReplicaIsNewer,
                     }));
                 }
             };
@@ -336,6 +348,24 @@ impl Replicator {
         })
     }
 
+    /// Heal mode: whether native replication's status of the source version leaves it to
+    /// native replication (completed, or pending within its grace period). A version named
+    /// by a native failure event is copied whatever its status says.
+    fn left_to_native(&self, req: &ObjectRequest, source: &SourceObject) -> Option<SkipReason> {
+        let NativeMode::Heal { pending_grace_s } = self.config.source.native else {
+            return None;
+        };
+        if req.native_failure.is_some() {
+            return None;
+        }
+        plan::heal(
+            source.native,
+            source.last_modified,
+            crate::clock::now_ms() / 1000,
+            pending_grace_s,
+        )
+    }
+
     /// Whether an object of `size` bytes is copied in parts (and so may have kept uploads).
     fn multipart_sized(&self, size: u64) -> bool {
         size > self.config.transfer.multipart_threshold
@@ -354,12 +384,12 @@ impl Replicator {
         delete::orphan(self, key).await
     }
 
-    /// Aborts the multipart uploads nobody will finish: those whose manifest no copy holds
-    /// and whose replica another copy has since written from the same source version, or
-    /// from a newer one. An upload that can still be resumed is kept. Returns how many were
-    /// aborted; what cannot be read or aborted is logged and left to the next sweep and the
-    /// bucket's lifecycle rule.
-    pub async fn sweep_abandoned_uploads(&self, until: Instant) -> Result<u64, ReplicationError> {
+    /// Aborts the multipart uploads nobody will finish: recorded ones no copy holds whose
+    /// replica has since been written from the same source version or a newer one, and the
+    /// destination role's unrecorded ones older than the upload lease (see
+    /// `replicate/sweep.rs`). An upload that can still be resumed is kept. What cannot be
+    /// read or aborted is logged and left to the next sweep and the bucket's lifecycle rule.
+    pub async fn sweep_abandoned_uploads(&self, until: Instant) -> Result<Sweep, ReplicationError> {
         sweep::abandoned_uploads(self, until).await
     }
 }

@@ -31,6 +31,9 @@ pub struct ObjectRequest {
     /// The current version as a listing saw it, when the request comes from a listing
     /// (sync): a replica whose provenance matches it is up to date without reading the source.
     pub listed: Option<Listed>,
+    /// Native replication reported this version failed (or late): its failure reason. The
+    /// copy then goes ahead whatever heal mode would say of the source's status.
+    pub native_failure: Option<String>,
 }
 
 /// What ListObjectsV2 says about an object.
@@ -57,6 +60,7 @@ impl ObjectRequest {
             event_time_ms: None,
             kind: ChangeKind::Created,
             listed: None,
+            native_failure: None,
         }
     }
 

@@ -13,8 +13,23 @@ use serde::Serialize;
 use crate::error::ReplicationError;
 use crate::s3::{body, Attributes, Bucket, Condition, Write};
 
+/// The reserved key segment: the replicator's own objects live under
+/// `{DESTINATION_PREFIX}.s3-fallback-replicator/`, and no key with this segment anywhere is
+/// ever replicated or listed as a replica (another deployment sharing the bucket under
+/// another prefix keeps its state there too).
+pub const RESERVED_SEGMENT: &str = ".s3-fallback-replicator";
+
 /// Reserved key prefix (after DESTINATION_PREFIX) for the replicator's own objects.
 pub const RESERVED_PREFIX: &str = ".s3-fallback-replicator/";
+
+/// The largest state object the replicator reads: its own are a few KiB (a checkpoint with
+/// its carried failures stays under half of this); anything larger is not its own.
+pub const MAX_STATE_BYTES: u64 = 1024 * 1024;
+
+/// Whether `key` has the reserved segment anywhere (`a/.s3-fallback-replicator/b`).
+pub fn is_reserved(key: &str) -> bool {
+    key.split('/').any(|segment| segment == RESERVED_SEGMENT)
+}
 
 /// Attempts at reading a state object whose answer failed on the way.
 const READ_ATTEMPTS: u32 = 3;
@@ -57,8 +72,10 @@ impl StateStore {
         &self.bucket
     }
 
-    /// Reads a state object: `None` when there is none; an unreadable one counts as none.
-    /// A read that failed on the way (a body cut short, a reset) is read again: an ambiguous
+    /// Reads a state object: `None` when there is none. One that is not what this
+    /// replicator writes — too large, or not its JSON — is an error
+    /// ([`ReplicationError::StateUnreadable`]), never taken for none: something else wrote
+    /// there, and an operator must look. A read that failed on the way (a body cut short, a reset) is read again: an ambiguous
     /// answer is never taken for what the object says.
     pub async fn read<T: DeserializeOwned>(
         &self,
@@ -83,12 +100,23 @@ impl StateStore {
         let Some(out) = self.bucket.get(key, None, None, None).await? else {
             return Ok(None);
         };
+        let resource = self.bucket.resource(key);
+        let unreadable = |reason: String| ReplicationError::StateUnreadable {
+            resource: resource.clone(),
+            reason,
+        };
         let etag = out.e_tag().unwrap_or_default().to_owned();
         let len = out.content_length().unwrap_or(0).max(0) as u64;
-        let bytes = body::read_whole(out.body, len, &self.bucket.resource(key)).await?;
-        Ok(serde_json::from_slice(&bytes)
-            .ok()
-            .map(|value| Stored { value, etag }))
+        if len > MAX_STATE_BYTES {
+            return Err(unreadable(format!(
+                "it is {len} bytes; the replicator's own state objects are at most {MAX_STATE_BYTES}"
+            )));
+        }
+        let bytes = body::read_whole(out.body, len, &resource).await?;
+        match serde_json::from_slice(&bytes) {
+            Ok(value) => Ok(Some(Stored { value, etag })),
+            Err(e) => Err(unreadable(format!("it is not the replicator's JSON: {e}"))),
+        }
     }
 
     /// Writes a state object under `condition`; its new ETag, or `None` when the condition

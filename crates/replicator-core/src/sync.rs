@@ -108,7 +108,9 @@ impl Syncer {
     /// budget does, save the checkpoint.
     pub async fn run(&self, req: SyncRequest) -> Result<SyncReport, ReplicationError> {
         let window = self.window(&req)?;
-        let key = self.checkpoints.key_for(&window.prefix);
+        let key = self
+            .checkpoints
+            .key_for(&self.replicator.config().source.bucket, &window.prefix);
         let result = self.run_leased(&req, &window, &key).await;
         // A run that fails midway (a checkpoint write it cannot make, a queue it cannot
         // reach) gives its lease back, so the next run need not wait for it to expire.
@@ -177,7 +179,10 @@ impl Syncer {
                 .sweep_abandoned_uploads(window.stop_at)
                 .await
             {
-                Ok(n) => state.report.uploads_aborted = n,
+                Ok(sweep) => {
+                    state.report.uploads_aborted = sweep.aborted;
+                    state.report.state_unreadable = sweep.unreadable;
+                }
                 Err(e) => warn!(error = %e, "could not sweep abandoned multipart uploads"),
             }
         }

@@ -88,7 +88,8 @@ pub async fn handle(
             deadline,
             run_id,
         })
-        .await?;
+        .await
+        .inspect_err(|e| metrics::emit(&SyncReport::failed_emf(function, e)))?;
     metrics::emit(&report.emf(function));
     Ok(report)
 }

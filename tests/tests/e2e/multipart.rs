@@ -139,7 +139,14 @@ async fn the_sync_aborts_uploads_another_copy_made_useless_and_keeps_resumable_o
     );
 
     let far = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    assert_eq!(streaming.sweep_abandoned_uploads(far).await.unwrap(), 1);
+    assert_eq!(
+        streaming
+            .sweep_abandoned_uploads(far)
+            .await
+            .unwrap()
+            .aborted,
+        1
+    );
     assert_eq!(
         world.open_uploads().await,
         1,

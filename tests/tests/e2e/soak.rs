@@ -317,7 +317,7 @@ async fn soak_with_faults_loses_corrupts_and_duplicates_nothing() {
             .sweep_abandoned_uploads(Instant::now() + Duration::from_secs(120))
             .await
         {
-            Ok(n) => uploads_aborted += n,
+            Ok(sweep) => uploads_aborted += sweep.aborted,
             Err(e) => eprintln!("the closing sweep failed: {e}"),
         }
         if world.open_uploads().await == 0 {

@@ -397,7 +397,7 @@ async fn a_checkpoint_write_whose_answer_was_lost_is_recognised_as_ours() {
     }
     let proxy = FaultProxy::start(
         &world.endpoint,
-        vec![Rule::new("PUT *sync/all.json", 1.0, Fault::ResetBeforeResponse).first_only()],
+        vec![Rule::new("PUT *sync/*/all.json", 1.0, Fault::ResetBeforeResponse).first_only()],
         3,
     )
     .await;

@@ -80,6 +80,11 @@ fn malformed_values_name_their_variable() {
         ("COPY_CONCURRENCY", "0"),
         ("DESTINATION_EXTERNAL_ID", "has space"),
         ("SERVER_SIDE_COPY", "sometimes"),
+        // Regression: `prod` also matched `production/`, and `*` is an IAM wildcard.
+        ("KEY_PREFIX", "prod"),
+        ("KEY_PREFIX", "logs/*/"),
+        ("DESTINATION_PREFIX", "replica"),
+        ("DESTINATION_PREFIX", "a?/"),
     ];
     for (name, value) in cases {
         let mut vars = base();

@@ -113,15 +113,18 @@ pub fn external_id(variable: &'static str, id: &str) -> Result<(), ConfigError> 
     }
 }
 
+/// A key prefix is empty or a "folder": it ends in `/`, so that `prod/` cannot also match
+/// `production/` (in the engine and in the IAM policies made from it, where `prod*` would),
+/// and it holds no `*` or `?`, which IAM resources read as wildcards.
 pub fn key_prefix(variable: &'static str, prefix: &str) -> Result<(), ConfigError> {
-    if prefix.len() > 512 {
-        return Err(invalid(
-            variable,
-            prefix,
-            "a key prefix of at most 512 bytes",
-        ));
+    let expected = "empty, or a key prefix of at most 512 bytes ending in '/', without '*' or '?' (for example logs/2024/)";
+    let ok = prefix.is_empty()
+        || (prefix.len() <= 512 && prefix.ends_with('/') && !prefix.contains(['*', '?']));
+    if ok {
+        Ok(())
+    } else {
+        Err(invalid(variable, prefix, expected))
     }
-    Ok(())
 }
 
 /// Role session names allow `[\w+=,.@-]{2,64}`.

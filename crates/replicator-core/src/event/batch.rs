@@ -32,7 +32,7 @@ pub fn decode_batch_task(task: &S3BatchJobTask, scope: &Scope) -> Decoded {
         .ok_or_else(|| invalid("task has no s3Key"))?;
     let key = decode_event_key(encoded)?;
     validate_key(&key)?;
-    Ok(Item::Object(ObjectRequest {
+    Ok(Item::Object(Box::new(ObjectRequest {
         bucket,
         key,
         version_id: normalize_version(task.s3_version_id.as_deref()),
@@ -41,5 +41,6 @@ pub fn decode_batch_task(task: &S3BatchJobTask, scope: &Scope) -> Decoded {
         event_time_ms: None,
         kind: ChangeKind::Created,
         listed: None,
-    }))
+        native_failure: None,
+    })))
 }

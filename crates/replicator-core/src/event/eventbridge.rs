@@ -69,7 +69,7 @@ pub fn decode_eventbridge(event: &EventBridgeEvent<Value>, scope: &Scope) -> Dec
         }
         (kind, _) => kind,
     };
-    Ok(Item::Object(ObjectRequest {
+    Ok(Item::Object(Box::new(ObjectRequest {
         bucket: detail.bucket.name,
         key: {
             validate_key(&detail.object.key)?;
@@ -81,5 +81,6 @@ pub fn decode_eventbridge(event: &EventBridgeEvent<Value>, scope: &Scope) -> Dec
         event_time_ms: event.time.map(|t| t.timestamp_millis()),
         kind,
         listed: None,
-    }))
+        native_failure: None,
+    })))
 }

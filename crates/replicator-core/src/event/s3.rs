@@ -34,9 +34,13 @@ pub fn decode_s3_record(record: &S3EventRecord, scope: &Scope) -> Decoded {
             )))
         }
     }
-    let kind = match s3_event_kind(name)? {
-        Ok(kind) => kind,
-        Err(reason) => return Ok(Item::Ignored(reason)),
+    let (kind, native_failure) = match s3_event_kind(name)? {
+        Asks::Change(kind) => (kind, None),
+        Asks::Nothing(reason) => return Ok(Item::Ignored(reason)),
+        Asks::Heal => match native_failure(record, name, scope) {
+            Some(reason) => (ChangeKind::Created, Some(reason)),
+            None => return Ok(Item::Ignored(SkipReason::EventNotReplicated)),
+        },
     };
     let bucket = record
         .s3
@@ -60,7 +64,7 @@ pub fn decode_s3_record(record: &S3EventRecord, scope: &Scope) -> Decoded {
         .as_deref()
         .ok_or_else(|| invalid("record has no s3.object.key"))?;
     let key = decode_event_key(encoded)?;
-    Ok(Item::Object(ObjectRequest {
+    Ok(Item::Object(Box::new(ObjectRequest {
         bucket,
         key,
         version_id: normalize_version(record.s3.object.version_id.as_deref()),
@@ -69,16 +73,33 @@ pub fn decode_s3_record(record: &S3EventRecord, scope: &Scope) -> Decoded {
         event_time_ms: Some(record.event_time.timestamp_millis()),
         kind,
         listed: None,
-    }))
+        native_failure,
+    })))
 }
 
-/// Maps an S3 event name to what it asks for: a change to replicate, a known event that
-/// asks for nothing, or an error for a name S3 does not send.
-fn s3_event_kind(name: &str) -> Result<Result<ChangeKind, SkipReason>, ReplicationError> {
+/// What an event name asks for.
+enum Asks {
+    Change(ChangeKind),
+    /// A version native replication failed to replicate, or replicated late.
+    Heal,
+    Nothing(SkipReason),
+}
+
+/// Maps an S3 event name to what it asks for: a change to replicate, a version native
+/// replication failed, a known event that asks for nothing, or an error for a name S3 does
+/// not send.
+fn s3_event_kind(name: &str) -> Result<Asks, ReplicationError> {
     Ok(match name {
-        n if n.starts_with("ObjectCreated:") => Ok(ChangeKind::Created),
-        "ObjectRemoved:DeleteMarkerCreated" => Ok(ChangeKind::DeleteMarkerCreated),
-        "ObjectRemoved:Delete" => Ok(ChangeKind::VersionDeleted),
+        n if n.starts_with("ObjectCreated:") => Asks::Change(ChangeKind::Created),
+        "ObjectRemoved:DeleteMarkerCreated" => Asks::Change(ChangeKind::DeleteMarkerCreated),
+        "ObjectRemoved:Delete" => Asks::Change(ChangeKind::VersionDeleted),
+        // "Receiving replication failure events with Amazon S3 Event Notifications".
+        "Replication:OperationFailedReplication" | "Replication:OperationMissedThreshold" => {
+            Asks::Heal
+        }
+        "Replication:OperationReplicatedAfterThreshold" | "Replication:OperationNotTracked" => {
+            Asks::Nothing(SkipReason::NativeReplicationInformational)
+        }
         n if [
             "ObjectRestore:",
             "ObjectTagging:",
@@ -92,8 +113,33 @@ fn s3_event_kind(name: &str) -> Result<Result<ChangeKind, SkipReason>, Replicati
         .iter()
         .any(|p| n.starts_with(p)) =>
         {
-            Err(SkipReason::EventNotReplicated)
+            Asks::Nothing(SkipReason::EventNotReplicated)
         }
         other => return Err(invalid(format!("unknown S3 event name {other:?}"))),
+    })
+}
+
+/// The failure reason of a native replication failure event for this replicator's
+/// destination (`replicationEventData.destinationBucket`); `None` for another destination's
+/// rule, which is not this replicator's to heal. A missed threshold has no reason of its
+/// own: it is named by the event.
+fn native_failure(record: &S3EventRecord, name: &str, scope: &Scope) -> Option<String> {
+    let data = record.other.get("replicationEventData");
+    let destination = data
+        .and_then(|d| d.get("destinationBucket"))
+        .and_then(|b| b.as_str());
+    if let (Some(ours), Some(theirs)) = (scope.destination_bucket.as_deref(), destination) {
+        let bucket = theirs.rsplit(":::").next().unwrap_or(theirs);
+        if bucket != ours {
+            return None;
+        }
+    }
+    let reason = data
+        .and_then(|d| d.get("failureReason"))
+        .and_then(|r| r.as_str())
+        .filter(|r| !r.is_empty());
+    Some(match reason {
+        Some(reason) => reason.to_owned(),
+        None => name.trim_start_matches("Replication:Operation").to_owned(),
     })
 }

@@ -1,6 +1,7 @@
 //! The one delete path, for a delete-marker event (REPLICATE_DELETES) and for the sync's
 //! destination-only replicas (SYNC_DELETE): a delete marker goes on the replica only if the
-//! replicator wrote it (provenance) and the source key has no current object.
+//! replicator wrote it from this very source bucket and key (provenance) and the source key
+//! has no current object.
 
 use super::Replicator;
 use crate::error::ReplicationError;
@@ -23,10 +24,12 @@ async fn guarded(
     let Some(replica) = bucket.head(dest_key, None).await? else {
         return Ok(Deleted::Kept(SkipReason::NoReplica));
     };
-    if crate::facts::ReplicaFacts::from_head(&replica)
+    // Ours only if its provenance names this very source: this bucket, this key.
+    let made_from = format!("{}/{source_key}", r.config.source.bucket);
+    let ours = crate::facts::ReplicaFacts::from_head(&replica)
         .provenance
-        .is_none()
-    {
+        .is_some_and(|p| p.source == made_from);
+    if !ours {
         return Ok(Deleted::Kept(SkipReason::ReplicaNotOurs));
     }
     if r.source.head(source_key, None).await?.is_some() {

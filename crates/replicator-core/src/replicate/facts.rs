@@ -53,18 +53,21 @@ pub(super) struct Source {
 pub(super) struct Reading(Option<Source>);
 
 impl Reading {
-    /// Reads the source version unless it was read already; `false` when it is gone.
+    /// Reads the source version unless it was read already; `false` when it is gone. With
+    /// `headers_first` (a native replica to compare with, or heal mode, where most objects
+    /// need no copy) only its headers are read, never its body.
     pub async fn ensure(
         &mut self,
         r: &Replicator,
         req: &ObjectRequest,
         route: Route,
         attempt: u32,
+        headers_first: bool,
     ) -> Result<bool, ReplicationError> {
         if self.0.is_none() {
             let read = match route {
-                Route::ServerSide => head(r, req).await?,
-                Route::Stream => open(r, req).await?,
+                Route::Stream if !headers_first => open(r, req).await?,
+                Route::ServerSide | Route::Stream => head(r, req).await?,
             };
             match read {
                 Some((object, body)) => {

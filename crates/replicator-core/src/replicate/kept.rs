@@ -53,6 +53,8 @@ pub(super) async fn useless(
         // told from "older".
         Decision::ReplicaIsNewer => manifest.source_last_modified > 0,
         Decision::Create | Decision::Replace { .. } => false,
+        // Cannot tell: kept (the lifecycle rule aborts it at last).
+        Decision::NativeReplicaOfUnknownVersion => false,
     })
 }
 

@@ -168,10 +168,7 @@ async fn claim(r: &Replicator, wanted: &UploadManifest) -> Result<Claim, Replica
 
 /// After this copy completed: the key's released uploads its replica made useless.
 async fn made_useless(r: &Replicator, job: &Job<'_>, others: Vec<(Record, UploadManifest)>) {
-    let replica = crate::facts::ReplicaFacts {
-        etag: String::new(),
-        provenance: Some(job.provenance.clone()),
-    };
+    let replica = crate::facts::ReplicaFacts::ours(String::new(), job.provenance.clone());
     let now = now_ms();
     for (record, manifest) in others.into_iter().filter(|(_, m)| !m.held(now)) {
         match useless(r, &manifest, Some(&replica)).await {

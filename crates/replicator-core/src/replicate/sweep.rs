@@ -29,33 +29,45 @@ enum Swept {
     Kept(String),
 }
 
+/// What a sweep did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Sweep {
+    /// Uploads aborted.
+    pub aborted: u64,
+    /// Records that are not the replicator's (too large, not its JSON): left as they are.
+    pub unreadable: u64,
+}
+
 pub(super) async fn abandoned_uploads(
     r: &Replicator,
     until: Instant,
-) -> Result<u64, ReplicationError> {
-    let mut aborted = 0;
+) -> Result<Sweep, ReplicationError> {
+    let mut sweep = Sweep::default();
     let mut recorded = HashSet::new();
     let mut all_read = true;
     for key in r.destination.uploads.all().await? {
         if Instant::now() >= until {
-            return Ok(aborted);
+            return Ok(sweep);
         }
         match sweep_one(r, &key).await {
-            Ok(Swept::Aborted) => aborted += 1,
+            Ok(Swept::Aborted) => sweep.aborted += 1,
             Ok(Swept::Kept(upload_id)) => {
                 recorded.insert(upload_id);
             }
             Err(e) => {
                 all_read = false;
+                if matches!(e, ReplicationError::StateUnreadable { .. }) {
+                    sweep.unreadable += 1;
+                }
                 warn!(key, error = %e, "could not sweep an upload");
             }
         }
     }
     // Only when every record was read can an upload be known to have none.
     if all_read {
-        aborted += unrecorded(r, &recorded, until).await?;
+        sweep.aborted += unrecorded(r, &recorded, until).await?;
     }
-    Ok(aborted)
+    Ok(sweep)
 }
 
 /// One record of the sweep.

@@ -13,6 +13,7 @@ use crate::error::ReplicationError;
 use crate::s3::Condition;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Checkpoint {
     /// Identifies the pass (its start time in ms); a new pass starts after a complete one.
     pub pass_started_ms: i64,
@@ -31,15 +32,17 @@ pub struct Lease {
     pub expires_ms: i64,
 }
 
-/// The checkpoint object's key, below the reserved prefix, for a sync over `prefix`.
-pub fn checkpoint_name(prefix: &str) -> String {
+/// The checkpoint object's key, below the reserved prefix, for a sync of `source_bucket`
+/// over `prefix`: one per source bucket and prefix, so two deployments writing into one
+/// destination never share one.
+pub fn checkpoint_name(source_bucket: &str, prefix: &str) -> String {
     use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
     let name = if prefix.is_empty() {
         "all".to_owned()
     } else {
         format!("prefix-{}", utf8_percent_encode(prefix, NON_ALPHANUMERIC))
     };
-    format!("sync/{name}.json")
+    format!("sync/{source_bucket}/{name}.json")
 }
 
 /// The stored checkpoint and the ETag to make the next write conditional on.
@@ -67,17 +70,21 @@ impl Checkpoints {
         Self { store }
     }
 
-    /// The checkpoint object's key for a sync over `prefix`.
-    pub fn key_for(&self, prefix: &str) -> String {
-        format!("{}{}", self.store.root(), checkpoint_name(prefix))
+    /// The checkpoint object's key for a sync of `source_bucket` over `prefix`.
+    pub fn key_for(&self, source_bucket: &str, prefix: &str) -> String {
+        format!(
+            "{}{}",
+            self.store.root(),
+            checkpoint_name(source_bucket, prefix)
+        )
     }
 
+    /// The checkpoint; a default one (a new pass) when there is none. One that is not the
+    /// replicator's — too large, not its JSON — is an error naming it, never a silent reset.
     pub async fn read(&self, key: &str) -> Result<Stored, ReplicationError> {
-        // An unreadable checkpoint (hand-edited, older format) starts a new pass rather than
-        // blocking sync forever; the next write stays conditional on its ETag.
-        match self.store.read::<serde_json::Value>(key).await? {
+        match self.store.read::<Checkpoint>(key).await? {
             Some(stored) => Ok(Stored {
-                checkpoint: serde_json::from_value(stored.value).unwrap_or_default(),
+                checkpoint: stored.value,
                 etag: Some(stored.etag),
             }),
             None => Ok(Stored {
@@ -168,11 +175,16 @@ mod tests {
     #[test]
     fn checkpoint_keys_live_under_the_reserved_prefix() {
         let at = |prefix| Checkpoints::new(crate::state::test_store(prefix));
-        assert_eq!(at("").key_for(""), ".s3-fallback-replicator/sync/all.json");
         assert_eq!(
-            at("replica/").key_for("in/a b"),
-            "replica/.s3-fallback-replicator/sync/prefix-in%2Fa%20b.json"
+            at("").key_for("src", ""),
+            ".s3-fallback-replicator/sync/src/all.json"
         );
+        assert_eq!(
+            at("replica/").key_for("src", "in/a b"),
+            "replica/.s3-fallback-replicator/sync/src/prefix-in%2Fa%20b.json"
+        );
+        // Two source buckets syncing into one destination never share a checkpoint.
+        assert_ne!(at("").key_for("a", ""), at("").key_for("b", ""));
     }
 
     #[test]

@@ -121,7 +121,17 @@ impl Uploads {
     ) -> Result<Vec<(Record, UploadManifest)>, ReplicationError> {
         let mut records = Vec::new();
         for key in self.store.list(&self.prefix_for(dest_key)).await? {
-            if let Some(stored) = self.read(&key).await? {
+            let stored = match self.read(&key).await {
+                Ok(stored) => stored,
+                // Not the replicator's: left alone (and counted by the sweep), not a reason
+                // to fail this copy.
+                Err(e @ ReplicationError::StateUnreadable { .. }) => {
+                    tracing::error!(error = %e, "an upload record cannot be read");
+                    None
+                }
+                Err(e) => return Err(e),
+            };
+            if let Some(stored) = stored {
                 if stored.value.dest_key == dest_key {
                     records.push((
                         Record {

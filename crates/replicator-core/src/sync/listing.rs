@@ -8,7 +8,7 @@ use tokio::sync::mpsc;
 use super::plan::{decide_pair, merge_order, ListedObject, SyncAction};
 use crate::error::ReplicationError;
 use crate::s3::Bucket;
-use crate::state::RESERVED_PREFIX;
+use crate::state::is_reserved;
 
 /// How many listed objects each lister keeps ready (two pages).
 const AHEAD: usize = 2000;
@@ -69,8 +69,9 @@ pub fn merged(
 }
 
 /// Spawns a task listing `bucket` under `prefix` after `start_after`, sending each object
-/// with `strip` removed from its key; objects under the reserved prefix are left out. The
-/// task ends when the listing does, or when nobody reads any more.
+/// with `strip` removed from its key; keys with the reserved segment anywhere are left out
+/// (the replicator's own state, this deployment's or another's, and source keys the copier
+/// refuses). The task ends when the listing does, or when nobody reads any more.
 fn spawn_lister(
     bucket: Bucket,
     prefix: String,
@@ -79,7 +80,6 @@ fn spawn_lister(
 ) -> mpsc::Receiver<Result<ListedObject, ReplicationError>> {
     let (tx, rx) = mpsc::channel(AHEAD);
     tokio::spawn(async move {
-        let reserved = format!("{strip}{RESERVED_PREFIX}");
         let mut token = None;
         loop {
             let (objects, next) = match bucket
@@ -94,7 +94,7 @@ fn spawn_lister(
             };
             for o in &objects {
                 let Some(key) = o.key() else { continue };
-                if key.starts_with(&reserved) {
+                if is_reserved(key) {
                     continue;
                 }
                 let Some(relative) = key.strip_prefix(strip.as_str()) else {

@@ -27,6 +27,9 @@ pub struct SyncReport {
     /// Multipart uploads left by interrupted copies that another copy has since made
     /// useless, aborted after a complete pass.
     pub uploads_aborted: u64,
+    /// State objects under the reserved prefix that are not the replicator's (too large, not
+    /// its JSON), found by the upload sweep and left alone.
+    pub state_unreadable: u64,
     /// False when the run stopped early (time, max_objects, another run's lease) and work
     /// remains for the next run.
     pub complete: bool,
@@ -61,9 +64,24 @@ impl SyncReport {
                 ("ObjectsEnqueued", "Count", json!(self.enqueued)),
                 ("ReplicasDeleted", "Count", json!(self.deleted)),
                 ("UploadsAborted", "Count", json!(self.uploads_aborted)),
+                ("StateUnreadable", "Count", json!(self.state_unreadable)),
                 ("SyncIncomplete", "Count", json!(u64::from(!self.complete))),
                 ("PendingFailures", "Count", json!(self.failed_keys.len())),
                 ("SyncDuration", "Milliseconds", json!(self.duration_ms)),
+            ],
+        )
+    }
+
+    /// The EMF document for a run that failed as a whole: `SyncFailed`, and
+    /// `StateUnreadable` when the checkpoint is not the replicator's.
+    pub fn failed_emf(function: &str, error: &crate::ReplicationError) -> serde_json::Value {
+        let unreadable = matches!(error, crate::ReplicationError::StateUnreadable { .. });
+        crate::metrics::emf_document(
+            function,
+            now_ms(),
+            &[
+                ("SyncFailed", "Count", json!(1)),
+                ("StateUnreadable", "Count", json!(u64::from(unreadable))),
             ],
         )
     }

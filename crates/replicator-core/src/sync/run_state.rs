@@ -9,8 +9,10 @@ use super::report::{FailedKey, SyncReport, REPORTED_KEYS};
 use crate::error::ReplicationError;
 use crate::state::checkpoint::{Checkpoint, Checkpoints};
 
-/// How many failed keys a checkpoint carries to the next run.
+/// How many failed keys a checkpoint carries to the next run, and how many bytes of keys at
+/// most (so that the checkpoint stays far below the state store's 1 MiB cap).
 pub const CARRIED_FAILURES: usize = 1000;
+const CARRIED_FAILURE_BYTES: usize = 256 * 1024;
 /// How often a long run saves its progress.
 const SAVE_EVERY: Duration = Duration::from_secs(60);
 
@@ -133,10 +135,17 @@ impl<'a> RunState<'a> {
 
     /// Failed keys for the next run: this run's, and carried ones it did not get to.
     pub fn pending_failures(&self) -> Vec<String> {
-        let mut keys = self.new_failures.clone();
-        keys.extend(self.carried.iter().skip(self.retried).cloned());
-        keys.truncate(CARRIED_FAILURES);
-        keys
+        let mut bytes = 0;
+        self.new_failures
+            .iter()
+            .chain(self.carried.iter().skip(self.retried))
+            .take(CARRIED_FAILURES)
+            .take_while(|k| {
+                bytes += k.len();
+                bytes <= CARRIED_FAILURE_BYTES
+            })
+            .cloned()
+            .collect()
     }
 
     pub fn fail(&mut self, key: String, error: String) {

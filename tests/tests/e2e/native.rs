@@ -1,0 +1,181 @@
+//! Beside native S3 replication: its replicas are recognised and never rewritten, its
+//! failures are healed (from its failure events, and in heal mode from the source's
+//! replication status), and what it completed is left alone. The emulator has no
+//! replication engine; the test front's simulator acts as one (`tests/moto_runner.py`).
+
+use replicator_core::sync::SyncRequest;
+use replicator_tests::World;
+use serde_json::{json, Value};
+
+use crate::common::deliver;
+
+async fn sync(world: &World, run: &str) -> replicator_core::sync::SyncReport {
+    world
+        .syncer()
+        .await
+        .run(SyncRequest {
+            run_id: run.into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+}
+
+/// An SQS event carrying `body` as its one message.
+fn in_sqs(world: &World, body: &Value) -> Value {
+    let mut record = world.fixture("sqs-s3-notification.json")["Records"][0].clone();
+    record["body"] = body.to_string().into();
+    json!({ "Records": [record] })
+}
+
+#[tokio::test]
+async fn native_replicas_are_never_rewritten_by_events_or_syncs() {
+    // Regression: a replica without this replicator's provenance was taken for stale and
+    // rewritten by every event and every sync pass.
+    let mut world = World::new().await;
+    world.set("MULTIPART_THRESHOLD", "5MiB");
+    let mut versions = Vec::new();
+    for (key, size) in [("n/small", 100), ("n/large", 6 * 1024 * 1024)] {
+        let body = replicator_tests::bytes(size, 3);
+        let version = world.put(key, body).await;
+        world.native_replication(key, &version, "COMPLETED", "");
+        versions.push((key, version, size));
+    }
+    let replicas = || async {
+        let all = world.all_destination_versions().await;
+        all.into_iter()
+            .filter(|(key, _)| !key.starts_with(".s3-fallback-replicator/"))
+            .collect::<Vec<_>>()
+    };
+    let before = replicas().await;
+    for (key, version, size) in &versions {
+        let out = deliver(&world, key, version, *size).await.unwrap();
+        assert_eq!(out["skipped"], 1, "{key}: {out}");
+    }
+    for run in ["first", "second"] {
+        let report = sync(&world, run).await;
+        assert_eq!((report.copied, report.failed), (0, 0), "{report:?}");
+    }
+    assert_eq!(replicas().await, before, "no replica written");
+}
+
+#[tokio::test]
+async fn a_native_replica_of_an_older_version_is_replaced() {
+    let world = World::new().await;
+    let v1 = world.put("n/changed", b"version 1".to_vec()).await;
+    world.native_replication("n/changed", &v1, "COMPLETED", "");
+    let v2 = world.put("n/changed", b"version 2".to_vec()).await;
+    let out = deliver(&world, "n/changed", &v2, 9).await.unwrap();
+    assert_eq!(out["copied"], 1, "{out}");
+    world.assert_replica("n/changed", b"version 2").await;
+    // And the late event for version 1 never goes back in time.
+    let out = deliver(&world, "n/changed", &v1, 9).await.unwrap();
+    assert_eq!(out["skipped"], 1, "{out}");
+    world.assert_replica("n/changed", b"version 2").await;
+}
+
+#[tokio::test]
+async fn failure_events_heal_through_sqs_and_sns_and_informational_ones_are_acknowledged() {
+    let world = World::new().await;
+    let handler = world.handler().await;
+    // Through SQS.
+    let v = world.put("heal/sqs", b"failed natively".to_vec()).await;
+    let event = world.native_replication("heal/sqs", &v, "FAILED", "AssumeRoleNotPermitted")
+        ["event"]
+        .clone();
+    assert_eq!(
+        event["Records"][0]["eventName"],
+        "Replication:OperationFailedReplication"
+    );
+    let out = handler.handle(in_sqs(&world, &event)).await.unwrap();
+    assert_eq!(out["batchItemFailures"], json!([]), "{out}");
+    world.assert_replica("heal/sqs", b"failed natively").await;
+
+    // Through SNS, then SQS.
+    let v = world.put("heal/sns", b"failed natively too".to_vec()).await;
+    let event =
+        world.native_replication("heal/sns", &v, "FAILED", "DstKmsKeyNotFound")["event"].clone();
+    let mut envelope = world.fixture("sqs-sns-s3-notification.json");
+    let mut sns: Value =
+        serde_json::from_str(envelope["Records"][0]["body"].as_str().unwrap()).unwrap();
+    sns["Message"] = event.to_string().into();
+    envelope["Records"][0]["body"] = sns.to_string().into();
+    let out = handler.handle(envelope).await.unwrap();
+    assert_eq!(out["batchItemFailures"], json!([]), "{out}");
+    world
+        .assert_replica("heal/sns", b"failed natively too")
+        .await;
+
+    // Informational: acknowledged, nothing copied.
+    let v = world.put("heal/late", b"late".to_vec()).await;
+    let mut late = world.native_replication("heal/late", &v, "FAILED", "")["event"].clone();
+    late["Records"][0]["eventName"] = "Replication:OperationReplicatedAfterThreshold".into();
+    let out = handler.handle(late).await.unwrap();
+    assert_eq!(
+        (out["skipped"].as_u64(), out["copied"].as_u64()),
+        (Some(1), Some(0)),
+        "{out}"
+    );
+    assert!(world.replica_bytes("heal/late").await.is_none());
+
+    // Another destination's failure is not this replicator's to heal.
+    let v = world.put("heal/theirs", b"theirs".to_vec()).await;
+    let mut theirs =
+        world.native_replication("heal/theirs", &v, "FAILED", "DstBucketNotFound")["event"].clone();
+    theirs["Records"][0]["replicationEventData"]["destinationBucket"] =
+        "arn:aws:s3:::someone-elses-destination".into();
+    let out = handler.handle(theirs).await.unwrap();
+    assert_eq!(out["skipped"], 1, "{out}");
+    assert!(world.replica_bytes("heal/theirs").await.is_none());
+}
+
+#[tokio::test]
+async fn heal_mode_copies_only_what_native_replication_failed_or_left_pending_too_long() {
+    let mut world = World::new().await;
+    world.set("NATIVE_REPLICATION", "heal");
+    world.set("NATIVE_PENDING_GRACE_SECONDS", "3");
+    let put = |key: &'static str| {
+        let world = &world;
+        async move { (key, world.put(key, key.as_bytes().to_vec()).await) }
+    };
+    let (completed, failed, pending, uncovered) = (
+        put("h/completed").await,
+        put("h/failed").await,
+        put("h/pending").await,
+        put("h/uncovered").await,
+    );
+    world.native_replication(completed.0, &completed.1, "COMPLETED", "");
+    world.native_replication(failed.0, &failed.1, "FAILED", "DstBucketUnversioned");
+    world.native_replication(pending.0, &pending.1, "PENDING", "");
+    let before = world.replica_versions(completed.0).await;
+
+    // The copier, on the object's own event: a version still pending is left to native
+    // replication, within its grace period.
+    let out = deliver(&world, pending.0, &pending.1, 9).await.unwrap();
+    assert_eq!(out["skipped"], 1, "{out}");
+
+    let report = sync(&world, "heal-1").await;
+    assert_eq!(
+        report.copied, 2,
+        "the failed and the uncovered one: {report:?}"
+    );
+    world.assert_replica(failed.0, failed.0.as_bytes()).await;
+    world
+        .assert_replica(uncovered.0, uncovered.0.as_bytes())
+        .await;
+    assert!(
+        world.replica_bytes(pending.0).await.is_none(),
+        "still within its grace"
+    );
+    assert_eq!(
+        world.replica_versions(completed.0).await,
+        before,
+        "left to native"
+    );
+
+    // Pending past its grace period: overdue, healed.
+    tokio::time::sleep(std::time::Duration::from_secs(4)).await;
+    let report = sync(&world, "heal-2").await;
+    assert_eq!(report.copied, 1, "{report:?}");
+    world.assert_replica(pending.0, pending.0.as_bytes()).await;
+}
