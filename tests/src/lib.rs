@@ -16,6 +16,7 @@ pub mod cargo_lambda;
 pub mod emulator;
 pub mod faults;
 pub mod inspect;
+pub mod inventory;
 pub mod world;
 
 use std::path::{Path, PathBuf};

@@ -422,6 +422,8 @@ async fn sync(
             // A laptop or CI job has no Lambda deadline: a day.
             deadline: Some(Instant::now() + Duration::from_secs(24 * 3600)),
             run_id: format!("cli-{}", std::process::id()),
+            // INVENTORY_MANIFEST (`--inventory-manifest`) makes it a pass from S3 Inventory.
+            inventory: None,
         })
         .await;
     if let Some(b) = bar {
@@ -446,6 +448,13 @@ async fn sync(
         let _ = writeln!(out, "destination only {k}");
     }
     let _ = writeln!(out, "delete phase: {}", report.delete_phase);
+    if let Some(manifest) = &report.inventory_manifest {
+        let _ = writeln!(
+            out,
+            "inventory {manifest}: {} rows read, {} selected",
+            report.inventory_rows, report.inventory_selected
+        );
+    }
     summary(
         out,
         &[

@@ -15,6 +15,7 @@
 pub mod config;
 mod deletes;
 mod fanout;
+mod inventory;
 mod listing;
 pub mod plan;
 pub mod report;
@@ -32,7 +33,7 @@ use crate::clock::now_ms;
 use crate::error::ReplicationError;
 use crate::replicate::Replicator;
 use crate::state::checkpoint::{Acquired, Checkpoints};
-pub use config::{SyncConfig, SYNC_VARIABLES};
+pub use config::{InventoryRequest, SyncConfig, SYNC_VARIABLES};
 pub use fanout::FanoutError;
 use plan::{ListedObject, SyncAction};
 pub use report::{FailedKey, SyncReport, REPORTED_KEYS};
@@ -59,6 +60,9 @@ pub struct SyncRequest {
     pub deadline: Option<Instant>,
     /// Identifies this run in the checkpoint lease (the Lambda request id).
     pub run_id: String,
+    /// Reconcile from S3 Inventory instead of listing both buckets (default: the
+    /// INVENTORY_MANIFEST setting).
+    pub inventory: Option<InventoryRequest>,
 }
 
 pub struct Syncer {
@@ -76,6 +80,17 @@ struct Window {
     stop_at: Instant,
     copy_deadline: Instant,
     lease_until_ms: i64,
+}
+
+/// The answer of a run that found another run holding the lease.
+fn busy_report(req: &SyncRequest, started: Instant) -> SyncReport {
+    SyncReport {
+        dry_run: req.dry_run,
+        busy: true,
+        delete_phase: "not reached".into(),
+        duration_ms: started.elapsed().as_millis() as u64,
+        ..Default::default()
+    }
 }
 
 impl Syncer {
@@ -108,10 +123,24 @@ impl Syncer {
     /// budget does, save the checkpoint.
     pub async fn run(&self, req: SyncRequest) -> Result<SyncReport, ReplicationError> {
         let window = self.window(&req)?;
-        let key = self
-            .checkpoints
-            .key_for(&self.replicator.config().source.bucket, &window.prefix);
-        let result = self.run_leased(&req, &window, &key).await;
+        let bucket = &self.replicator.config().source.bucket;
+        let inventory = req.inventory.as_ref().or(self.config.inventory.as_ref());
+        let result = match inventory {
+            None => {
+                let key = self.checkpoints.key_for(bucket, &window.prefix);
+                (self.run_leased(&req, &window, &key).await, key)
+            }
+            Some(inventory) => {
+                let key = self
+                    .checkpoints
+                    .key_for_inventory(bucket, &inventory.manifest);
+                (
+                    self.run_inventory(&req, inventory, &window, &key).await,
+                    key,
+                )
+            }
+        };
+        let (result, key) = result;
         // A run that fails midway (a checkpoint write it cannot make, a queue it cannot
         // reach) gives its lease back, so the next run need not wait for it to expire.
         if result.is_err() && !req.dry_run {
@@ -152,14 +181,7 @@ impl Syncer {
     ) -> Result<SyncReport, ReplicationError> {
         let started = Instant::now();
         let Some(mut state) = self.begin(req, window, key).await? else {
-            let mut busy = SyncReport {
-                dry_run: req.dry_run,
-                busy: true,
-                delete_phase: "not reached".into(),
-                ..Default::default()
-            };
-            busy.duration_ms = started.elapsed().as_millis() as u64;
-            return Ok(busy);
+            return Ok(busy_report(req, started));
         };
         let (listing_error, cut) = self.work(&mut state, req, window).await?;
         state.flush().await?;
@@ -224,9 +246,11 @@ impl Syncer {
                 }
             }
         };
-        if checkpoint.pass_started_ms == 0 {
+        let new_pass = checkpoint.pass_started_ms == 0;
+        if new_pass {
             checkpoint.pass_started_ms = now_ms();
             checkpoint.start_after = None;
+            checkpoint.position = None;
         }
         let report = SyncReport {
             dry_run: req.dry_run,
@@ -253,6 +277,7 @@ impl Syncer {
             self.config.max_deletes,
         );
         state.carried = std::mem::take(&mut state.checkpoint.failed);
+        state.new_pass = new_pass;
         Ok(Some(state))
     }
 

@@ -2,15 +2,16 @@
 //! [`replicator_core::sync::Syncer`].
 //!
 //! Input: the EventBridge `Scheduled Event`, or a rule's constant input. Either may carry
-//! per-run overrides — `{"prefix": "logs/", "dry_run": true, "max_objects": 1000}` — at the
-//! top level (constant input) or in `detail`. Unknown fields are refused, so a typo such as
+//! per-run overrides — `{"prefix": "logs/", "dry_run": true, "max_objects": 1000}`, and
+//! `{"inventory_manifest": "s3://…/manifest.json", "destination_inventory_manifest": …}` for
+//! a pass from S3 Inventory — at the top level (constant input) or in `detail`. Unknown fields are refused, so a typo such as
 //! `dryrun` cannot silently turn a dry run into a real one.
 
 use std::time::Instant;
 
 use aws_lambda_events::event::cloudwatch_events::CloudWatchEvent;
 use replicator_core::metrics;
-use replicator_core::sync::{SyncReport, SyncRequest, Syncer};
+use replicator_core::sync::{InventoryRequest, SyncReport, SyncRequest, Syncer};
 use replicator_core::ReplicationError;
 use serde::Deserialize;
 use serde_json::Value;
@@ -23,6 +24,41 @@ pub struct Overrides {
     #[serde(default)]
     pub dry_run: bool,
     pub max_objects: Option<u64>,
+    pub inventory_manifest: Option<String>,
+    pub destination_inventory_manifest: Option<String>,
+}
+
+impl Overrides {
+    /// The inventories this run reads, if its input names them.
+    fn inventory(&mut self) -> Result<Option<InventoryRequest>, SyncFailed> {
+        for url in [
+            &self.inventory_manifest,
+            &self.destination_inventory_manifest,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            if !InventoryRequest::valid_url(url) {
+                return Err(SyncFailed::Input(format!(
+                    "inventory manifest {url:?} is not {}",
+                    InventoryRequest::EXPECTED
+                )));
+            }
+        }
+        match (
+            self.inventory_manifest.take(),
+            self.destination_inventory_manifest.take(),
+        ) {
+            (Some(manifest), destination_manifest) => Ok(Some(InventoryRequest {
+                manifest,
+                destination_manifest,
+            })),
+            (None, Some(_)) => Err(SyncFailed::Input(
+                "destination_inventory_manifest is given only with inventory_manifest".into(),
+            )),
+            (None, None) => Ok(None),
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -63,7 +99,7 @@ pub fn parse_input(payload: Value) -> Result<Overrides, SyncFailed> {
         Value::Null => Ok(Overrides::default()),
         v => serde_json::from_value(v).map_err(|e| {
             SyncFailed::Input(format!(
-                "{e}; accepted fields are prefix (string), dry_run (bool), max_objects (number)"
+                "{e}; accepted fields are prefix (string), dry_run (bool), max_objects (number), inventory_manifest (string), destination_inventory_manifest (string)"
             ))
         }),
     }
@@ -79,7 +115,8 @@ pub async fn handle(
     run_id: String,
     function: &str,
 ) -> Result<SyncReport, SyncFailed> {
-    let overrides = parse_input(payload)?;
+    let mut overrides = parse_input(payload)?;
+    let inventory = overrides.inventory()?;
     let report = syncer
         .run(SyncRequest {
             prefix: overrides.prefix,
@@ -87,6 +124,7 @@ pub async fn handle(
             max_objects: overrides.max_objects,
             deadline,
             run_id,
+            inventory,
         })
         .await
         .inspect_err(|e| metrics::emit(&SyncReport::failed_emf(function, e)))?;
@@ -119,5 +157,23 @@ mod tests {
         assert!(parse_input(json!({"dryrun": true})).is_err());
         assert!(parse_input(json!({"dry_run": "yes"})).is_err());
         assert_eq!(parse_input(Value::Null).unwrap(), Overrides::default());
+    }
+
+    #[test]
+    fn inventory_inputs_are_checked() {
+        let mut o = parse_input(json!({"inventory_manifest": "s3://inv/src/daily/"})).unwrap();
+        let i = o.inventory().unwrap().unwrap();
+        assert_eq!(
+            (i.manifest.as_str(), i.destination_manifest),
+            ("s3://inv/src/daily/", None)
+        );
+        for bad in [
+            json!({"inventory_manifest": "inv/manifest.json"}),
+            json!({"destination_inventory_manifest": "s3://inv/dst/"}),
+            json!({"inventory_manifest": "s3://inv/src/", "destination_inventory_manifest": "s3://inv/x.csv"}),
+        ] {
+            let mut o = parse_input(bad.clone()).unwrap();
+            assert!(matches!(o.inventory(), Err(SyncFailed::Input(_))), "{bad}");
+        }
     }
 }

@@ -7,6 +7,9 @@
 //!   notification claiming a size of 1 byte (a rewrite after the event, or a forged size),
 //!   copied at once;
 //! - `measure sync 1000` — a scheduled-sync run over 1,000 small objects;
+//! - `measure inventory 200000 1` — a heal-mode pass over an S3 Inventory of 200,000 rows
+//!   (gzip CSV, 100,000 rows a data file), 1% of them FAILED (selected: a HEAD of the replica
+//!   and a copy attempt of an object that is gone), the rest COMPLETED;
 //! - `measure init BINARY 15` — a function's cold start: exec to its first Runtime API poll;
 //! - `measure raw get|put BUCKET COUNT SIZE` — the server's raw throughput (the benchmark).
 //!
@@ -48,10 +51,14 @@ async fn main() {
             burst(n, args[2].parse().expect("MiB"), settings(3)).await
         }
         Some("sync") => sync(if n == 0 { 1000 } else { n }).await,
+        Some("inventory") => {
+            let percent = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(1);
+            inventory(if n == 0 { 200_000 } else { n }, percent, settings(3)).await
+        }
         Some("raw") if args.len() == 5 => raw(&args[1..]).await,
         Some("init") if args.len() == 3 => init(&args[1], args[2].parse().expect("runs")),
         _ => {
-            eprintln!("usage: measure object MIB [VAR=VALUE…] | measure burst COUNT MIB [VAR=VALUE…] | measure sync COUNT | measure init BINARY RUNS | measure raw get|put BUCKET COUNT SIZE");
+            eprintln!("usage: measure object MIB [VAR=VALUE…] | measure burst COUNT MIB [VAR=VALUE…] | measure sync COUNT | measure inventory ROWS PERCENT_FAILED [VAR=VALUE…] | measure init BINARY RUNS | measure raw get|put BUCKET COUNT SIZE");
             std::process::exit(2);
         }
     }
@@ -393,4 +400,70 @@ async fn sync(count: usize) {
         count as f64 / elapsed.as_secs_f64(),
         peak / 1024
     );
+}
+
+/// A heal-mode inventory pass over `rows` rows, `percent` of them FAILED.
+async fn inventory(rows: usize, percent: usize, settings: Vec<(String, String)>) {
+    use replicator_tests::inventory::{self, InventoryRow};
+    let mut settings = settings;
+    settings.push(("NATIVE_REPLICATION".into(), "heal".into()));
+    let (_emulator, world) = world_with(&settings).await;
+    let bucket = "measure-inventory";
+    inventory::create_bucket(&world.src, bucket).await;
+    let location = format!("inv/{}/daily/", world.source_bucket);
+    let files: Vec<Vec<InventoryRow>> = (0..rows)
+        .map(|i| {
+            let status = if i % 100 < percent {
+                "FAILED"
+            } else {
+                "COMPLETED"
+            };
+            InventoryRow::current(format!("rows/{i:09}"), format!("v{i}"), status)
+        })
+        .collect::<Vec<_>>()
+        .chunks(100_000)
+        .map(<[InventoryRow]>::to_vec)
+        .collect();
+    let count = files.len();
+    inventory::publish(
+        &world.src,
+        bucket,
+        &location,
+        "2026-11-30T01-00Z",
+        &world.source_bucket,
+        &files,
+        true,
+    )
+    .await;
+    drop(files);
+    let syncer = world.syncer().await;
+    reset_peak_rss();
+    let before = peak_rss_kib();
+    let started = Instant::now();
+    let report = syncer
+        .run(replicator_core::sync::SyncRequest {
+            run_id: "measure".into(),
+            inventory: Some(replicator_core::sync::InventoryRequest {
+                manifest: format!("s3://{bucket}/{location}"),
+                destination_manifest: None,
+            }),
+            ..Default::default()
+        })
+        .await
+        .expect("inventory pass");
+    let elapsed = started.elapsed();
+    let peak = peak_rss_kib();
+    assert!(
+        report.complete && report.inventory_rows == rows as u64 && report.failed == 0,
+        "{report:?}"
+    );
+    println!(
+        "inventory pass: {rows} rows in {count} data files ({} selected) in {:.2} s = {:.0} rows/s; peak RSS during the pass {} MiB above the {} MiB before it",
+        report.inventory_selected,
+        elapsed.as_secs_f64(),
+        rows as f64 / elapsed.as_secs_f64(),
+        peak.saturating_sub(before) / 1024,
+        before / 1024,
+    );
+    report_memory(before, peak, syncer.replicator());
 }

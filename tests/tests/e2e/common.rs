@@ -33,3 +33,60 @@ pub fn crc32c_base64(bytes: &[u8]) -> String {
     use base64::Engine;
     base64::engine::general_purpose::STANDARD.encode(crc32c::crc32c(bytes).to_be_bytes())
 }
+
+/// A new SQS queue in the source account: its URL.
+pub async fn queue(world: &World) -> String {
+    aws_sdk_sqs::Client::new(&world.source_sdk)
+        .create_queue()
+        .queue_name(format!("copier-{}", rand::random::<u32>()))
+        .send()
+        .await
+        .unwrap()
+        .queue_url()
+        .unwrap()
+        .to_owned()
+}
+
+/// Feeds the queue to a fresh event copier, ten messages a batch, as Lambda's SQS event
+/// source would, until it is empty; every batch must succeed. Returns how many messages
+/// were delivered.
+pub async fn drain(world: &World, queue: &str) -> usize {
+    let sqs = aws_sdk_sqs::Client::new(&world.source_sdk);
+    let handler = world.handler().await;
+    let mut delivered = 0;
+    loop {
+        let got = sqs
+            .receive_message()
+            .queue_url(queue)
+            .max_number_of_messages(10)
+            .send()
+            .await
+            .unwrap();
+        if got.messages().is_empty() {
+            return delivered;
+        }
+        let records: Vec<Value> = got
+            .messages()
+            .iter()
+            .map(|m| {
+                serde_json::json!({"messageId": m.message_id(), "receiptHandle": m.receipt_handle(), "body": m.body(),
+                       "attributes": {}, "messageAttributes": {}, "eventSource": "aws:sqs",
+                       "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:q", "awsRegion": "us-east-1"})
+            })
+            .collect();
+        delivered += records.len();
+        let out = handler
+            .handle(serde_json::json!({ "Records": records }))
+            .await
+            .unwrap();
+        assert_eq!(out["batchItemFailures"], serde_json::json!([]), "{out}");
+        for m in got.messages() {
+            sqs.delete_message()
+                .queue_url(queue)
+                .receipt_handle(m.receipt_handle().unwrap())
+                .send()
+                .await
+                .unwrap();
+        }
+    }
+}

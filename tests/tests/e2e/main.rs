@@ -6,6 +6,7 @@ mod common;
 mod copy_object;
 mod deletes;
 mod hostile;
+mod inventory;
 mod lambda_runtime;
 mod memory;
 mod multipart;

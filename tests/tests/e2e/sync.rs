@@ -203,16 +203,7 @@ async fn a_dry_run_writes_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fan_out_through_sqs_converges_via_the_event_copier() {
     let mut world = World::new().await;
-    let sqs = aws_sdk_sqs::Client::new(&world.source_sdk);
-    let queue = sqs
-        .create_queue()
-        .queue_name(format!("copier-{}", rand::random::<u32>()))
-        .send()
-        .await
-        .unwrap()
-        .queue_url()
-        .unwrap()
-        .to_owned();
+    let queue = crate::common::queue(&world).await;
     world.overrides.insert("SYNC_QUEUE_URL", queue.clone());
     let objects = world
         .put_numbered(45, |i| format!("fan/{i:03} é+x"), |i| 50 + i as usize)
@@ -228,40 +219,7 @@ async fn fan_out_through_sqs_converges_via_the_event_copier() {
         .is_none());
 
     // Feed the queue to the event copier, as Lambda's SQS event source would.
-    let handler = world.handler().await;
-    let mut delivered = 0;
-    loop {
-        let got = sqs
-            .receive_message()
-            .queue_url(&queue)
-            .max_number_of_messages(10)
-            .send()
-            .await
-            .unwrap();
-        if got.messages().is_empty() {
-            break;
-        }
-        let records: Vec<Value> = got
-            .messages()
-            .iter()
-            .map(|m| {
-                json!({"messageId": m.message_id(), "receiptHandle": m.receipt_handle(), "body": m.body(),
-                       "attributes": {}, "messageAttributes": {}, "eventSource": "aws:sqs",
-                       "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:q", "awsRegion": "us-east-1"})
-            })
-            .collect();
-        delivered += records.len();
-        let out = handler.handle(json!({ "Records": records })).await.unwrap();
-        assert_eq!(out["batchItemFailures"], json!([]), "{out}");
-        for m in got.messages() {
-            sqs.delete_message()
-                .queue_url(&queue)
-                .receipt_handle(m.receipt_handle().unwrap())
-                .send()
-                .await
-                .unwrap();
-        }
-    }
+    let delivered = crate::common::drain(&world, &queue).await;
     assert_eq!(delivered, 45);
     assert_converged(&world, &objects).await;
     // Nothing left to enqueue.

@@ -4,10 +4,12 @@
 
 use serde_json::json;
 
-/// One `ObjectCreated:Put` notification for `key`, as S3 would send it at `time_ms`.
+/// One `ObjectCreated:Put` notification for `key` (at `version_id`, when known), as S3
+/// would send it at `time_ms`.
 pub fn object_created(
     bucket: &str,
     key: &str,
+    version_id: Option<&str>,
     size: u64,
     etag: &str,
     region: &str,
@@ -16,6 +18,14 @@ pub fn object_created(
     let time = aws_smithy_types::DateTime::from_millis(time_ms)
         .fmt(aws_smithy_types::date_time::Format::DateTime)
         .unwrap_or_default();
+    let mut object = json!({
+        "key": crate::key::encode_event_key(key),
+        "size": size,
+        "eTag": etag.trim_matches('"'),
+    });
+    if let Some(v) = version_id {
+        object["versionId"] = json!(v);
+    }
     json!({"Records": [{
         "eventVersion": "2.1",
         "eventSource": "aws:s3",
@@ -29,11 +39,7 @@ pub fn object_created(
             "s3SchemaVersion": "1.0",
             "configurationId": "scheduled-sync",
             "bucket": {"name": bucket, "arn": format!("arn:aws:s3:::{bucket}")},
-            "object": {
-                "key": crate::key::encode_event_key(key),
-                "size": size,
-                "eTag": etag.trim_matches('"'),
-            }
+            "object": object,
         }
     }]})
     .to_string()
@@ -55,7 +61,7 @@ mod tests {
         ) {
             prop_assume!(crate::key::validate_key(&key).is_ok());
             let scope = Scope { source_bucket: "src-bucket".into(), region: Some("eu-west-1".into()), destination_bucket: None };
-            let body = object_created("src-bucket", &key, size, "\"e\"", "eu-west-1", time_ms);
+            let body = object_created("src-bucket", &key, Some("v1"), size, "\"e\"", "eu-west-1", time_ms);
             let decoded = decode_sqs_body(&body, &scope).unwrap();
             prop_assert_eq!(decoded.len(), 1);
             let Ok(Item::Object(o)) = &decoded[0] else { panic!("{:?}", decoded[0]) };
@@ -63,6 +69,7 @@ mod tests {
             prop_assert_eq!(&o.key, &key);
             prop_assert_eq!(o.size, Some(size));
             prop_assert_eq!(o.event_time_ms, Some(time_ms));
+            prop_assert_eq!(o.version_id.as_deref(), Some("v1"));
         }
     }
 }

@@ -150,6 +150,36 @@ impl Bucket {
         Ok((page.contents().to_vec(), next))
     }
 
+    /// The folders directly under `prefix` (ListObjectsV2 with the delimiter `/`), every page.
+    pub async fn folders(&self, prefix: &str) -> Result<Vec<String>, ReplicationError> {
+        let mut folders = Vec::new();
+        let mut token = None;
+        loop {
+            let page = self
+                .client
+                .list_objects_v2()
+                .bucket(&self.name)
+                .prefix(prefix)
+                .delimiter("/")
+                .set_continuation_token(token)
+                .send()
+                .await
+                .map_err(|e| classify(&self.request("s3:ListBucket", Some(prefix)), e))?;
+            folders.extend(
+                page.common_prefixes()
+                    .iter()
+                    .filter_map(|p| p.prefix().map(str::to_owned)),
+            );
+            token = page
+                .next_continuation_token()
+                .filter(|_| page.is_truncated().unwrap_or(false))
+                .map(str::to_owned);
+            if token.is_none() {
+                return Ok(folders);
+            }
+        }
+    }
+
     /// PutObject of a body held in memory.
     pub async fn put(
         &self,

@@ -24,6 +24,19 @@ pub struct Checkpoint {
     pub lease: Option<Lease>,
     /// When the last complete pass ended.
     pub last_complete_ms: Option<i64>,
+    /// An inventory pass: every row of the data files before this one is done.
+    pub position: Option<RowPosition>,
+    /// An inventory pass: the manifest it reads (`s3://…/manifest.json`), or, once complete,
+    /// the one it read.
+    pub manifest: Option<String>,
+}
+
+/// A row of an inventory's data files: data file `file` (0-based, in the manifest's order),
+/// row `row` (0-based) within it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RowPosition {
+    pub file: u64,
+    pub row: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -76,6 +89,18 @@ impl Checkpoints {
             "{}{}",
             self.store.root(),
             checkpoint_name(source_bucket, prefix)
+        )
+    }
+
+    /// The checkpoint of inventory passes over `manifest` (an `s3://` URL: a manifest, or an
+    /// inventory's location), for `source_bucket`.
+    pub fn key_for_inventory(&self, source_bucket: &str, manifest: &str) -> String {
+        let fnv = manifest.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+        });
+        format!(
+            "{}sync/{source_bucket}/inventory-{fnv:016x}.json",
+            self.store.root()
         )
     }
 
@@ -198,6 +223,8 @@ mod tests {
                 expires_ms: 9,
             }),
             last_complete_ms: None,
+            position: Some(RowPosition { file: 2, row: 7 }),
+            manifest: Some("s3://inv/m.json".into()),
         };
         let back: Checkpoint = serde_json::from_slice(&serde_json::to_vec(&c).unwrap()).unwrap();
         assert_eq!(back, c);

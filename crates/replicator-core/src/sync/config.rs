@@ -14,9 +14,38 @@ pub struct SyncConfig {
     pub queue_url: Option<String>,
     /// Stop starting work this long before the invocation's deadline.
     pub time_margin: Duration,
+    /// Reconcile from S3 Inventory (INVENTORY_MANIFEST) unless a run's input says otherwise.
+    pub inventory: Option<InventoryRequest>,
+}
+
+/// Which inventories an inventory-driven pass reads.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct InventoryRequest {
+    /// The source bucket's inventory: `s3://BUCKET/…/manifest.json`, or its location
+    /// `s3://BUCKET/…/SOURCE-BUCKET/CONFIG-ID/` for the newest complete one.
+    pub manifest: String,
+    /// The destination bucket's inventory (a manifest or a location, likewise), to check
+    /// replicas without a HEAD each.
+    pub destination_manifest: Option<String>,
+}
+
+impl InventoryRequest {
+    /// What an inventory URL must look like, for error messages.
+    pub const EXPECTED: &'static str = "an s3://BUCKET/…/manifest.json URL, or an inventory's location s3://BUCKET/…/SOURCE-BUCKET/CONFIG-ID/ (the newest complete inventory under it is read)";
+
+    /// `s3://BUCKET/KEY` where KEY is a `manifest.json` or a location ending in `/`.
+    pub fn valid_url(url: &str) -> bool {
+        url.strip_prefix("s3://")
+            .and_then(|rest| rest.split_once('/'))
+            .is_some_and(|(bucket, key)| {
+                !bucket.is_empty() && (key.ends_with('/') || key.ends_with("manifest.json"))
+            })
+    }
 }
 
 pub const SYNC_VARIABLES: &[&str] = &[
+    "DESTINATION_INVENTORY_MANIFEST",
+    "INVENTORY_MANIFEST",
     "SYNC_CONCURRENCY",
     "SYNC_DELETE",
     "SYNC_MAX_DELETES",
@@ -42,7 +71,29 @@ impl SyncConfig {
                 ));
             }
         }
+        let inventory_url = |name: &'static str| match env.get(name) {
+            Some(url) if !InventoryRequest::valid_url(&url) => {
+                Err(invalid(name, &url, InventoryRequest::EXPECTED))
+            }
+            url => Ok(url),
+        };
+        let destination_manifest = inventory_url("DESTINATION_INVENTORY_MANIFEST")?;
+        let inventory = match (inventory_url("INVENTORY_MANIFEST")?, destination_manifest) {
+            (Some(manifest), destination_manifest) => Some(InventoryRequest {
+                manifest,
+                destination_manifest,
+            }),
+            (None, Some(url)) => {
+                return Err(invalid(
+                    "DESTINATION_INVENTORY_MANIFEST",
+                    &url,
+                    "set only together with INVENTORY_MANIFEST",
+                ))
+            }
+            (None, None) => None,
+        };
         Ok(Self {
+            inventory,
             concurrency: env.number("SYNC_CONCURRENCY", 32, 1..=1024)? as usize,
             delete,
             max_deletes: env.number("SYNC_MAX_DELETES", 100, 0..=1_000_000)?,
@@ -84,12 +135,28 @@ mod tests {
         };
         let d = load(&[]).unwrap();
         assert_eq!((d.concurrency, d.delete, d.max_deletes), (32, false, 100));
+        assert_eq!(d.inventory, None);
+        let i = load(&[
+            ("INVENTORY_MANIFEST", "s3://inv/src/daily/"),
+            (
+                "DESTINATION_INVENTORY_MANIFEST",
+                "s3://inv/dst/daily/2026-11-30T01-00Z/manifest.json",
+            ),
+        ])
+        .unwrap()
+        .inventory
+        .unwrap();
+        assert_eq!(i.manifest, "s3://inv/src/daily/");
+        assert!(i.destination_manifest.unwrap().ends_with("manifest.json"));
         for (k, v) in [
             ("SYNC_CONCURRENCY", "0"),
             ("SYNC_DELETE", "sure"),
             ("SYNC_MAX_DELETES", "-1"),
             ("SYNC_QUEUE_URL", "my-queue"),
             ("SYNC_TIME_MARGIN_SECONDS", "0"),
+            ("INVENTORY_MANIFEST", "s3://inv/a/manifest.csv"),
+            ("INVENTORY_MANIFEST", "inv/a/"),
+            ("DESTINATION_INVENTORY_MANIFEST", "s3://inv/b/"),
         ] {
             let err = load(&[(k, v)]).unwrap_err();
             assert!(err.to_string().contains(k), "{err}");

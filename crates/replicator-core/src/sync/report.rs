@@ -24,6 +24,12 @@ pub struct SyncReport {
     pub destination_only: u64,
     pub deleted: u64,
     pub enqueued: u64,
+    /// An inventory pass: rows read, and rows selected for work (current versions under
+    /// the prefix, in heal mode only those native replication failed or left too long).
+    pub inventory_rows: u64,
+    pub inventory_selected: u64,
+    /// An inventory pass: the manifest it read.
+    pub inventory_manifest: Option<String>,
     /// Multipart uploads left by interrupted copies that another copy has since made
     /// useless, aborted after a complete pass.
     pub uploads_aborted: u64,
@@ -62,6 +68,7 @@ impl SyncReport {
                 ("BytesCopied", "Bytes", json!(self.bytes)),
                 ("DestinationOnly", "Count", json!(self.destination_only)),
                 ("ObjectsEnqueued", "Count", json!(self.enqueued)),
+                ("InventoryRows", "Count", json!(self.inventory_rows)),
                 ("ReplicasDeleted", "Count", json!(self.deleted)),
                 ("UploadsAborted", "Count", json!(self.uploads_aborted)),
                 ("StateUnreadable", "Count", json!(self.state_unreadable)),

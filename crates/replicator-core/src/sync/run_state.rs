@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use super::fanout::Fanout;
 use super::report::{FailedKey, SyncReport, REPORTED_KEYS};
 use crate::error::ReplicationError;
-use crate::state::checkpoint::{Checkpoint, Checkpoints};
+use crate::state::checkpoint::{Checkpoint, Checkpoints, RowPosition};
 
 /// How many failed keys a checkpoint carries to the next run, and how many bytes of keys at
 /// most (so that the checkpoint stays far below the state store's 1 MiB cap).
@@ -16,10 +16,21 @@ const CARRIED_FAILURE_BYTES: usize = 256 * 1024;
 /// How often a long run saves its progress.
 const SAVE_EVERY: Duration = Duration::from_secs(60);
 
+/// Where a pass stands once a key's work is recorded: after a listed key, or after a row of
+/// an inventory's data file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Mark {
+    Key(String),
+    Row(RowPosition),
+}
+
 /// What processing one key came to.
 pub enum Step {
     Copied(u64),
     Skipped,
+    /// An inventory row that is not work for this pass (a noncurrent version, a delete
+    /// marker, a key outside the prefix): counted as a row only.
+    NotSelected,
     Failed(String),
     DestinationOnly,
     WouldCopy,
@@ -36,7 +47,7 @@ pub struct RunState<'a> {
     /// Fan-out: messages not yet sent, and the last key recorded since the first of them
     /// (the checkpoint stays behind messages not yet sent).
     fanout: Option<Fanout>,
-    behind: Option<String>,
+    behind: Option<Mark>,
     pub delete_candidates: Vec<String>,
     max_deletes: u64,
     /// Source keys seen in the listing this run.
@@ -46,6 +57,8 @@ pub struct RunState<'a> {
     pub carried: Vec<String>,
     retried: usize,
     pub dry_run: bool,
+    /// This run starts a pass (none was under way).
+    pub new_pass: bool,
 }
 
 impl<'a> RunState<'a> {
@@ -75,15 +88,30 @@ impl<'a> RunState<'a> {
             carried: Vec::new(),
             retried: 0,
             dry_run,
+            new_pass: false,
         }
     }
 
+    /// Records a listed key's work (`retry`: a failed key carried from an earlier run, which
+    /// does not move the pass).
     pub async fn record(
         &mut self,
         key: String,
         retry: bool,
         step: Step,
     ) -> Result<(), ReplicationError> {
+        let mark = (!retry).then(|| Mark::Key(key.clone()));
+        self.record_at(key, mark, step).await
+    }
+
+    /// Records one key's work, then moves the pass to `mark` (none: it stays).
+    pub async fn record_at(
+        &mut self,
+        key: String,
+        mark: Option<Mark>,
+        step: Step,
+    ) -> Result<(), ReplicationError> {
+        let retry = mark.is_none();
         if retry {
             self.retried += 1;
         } else if !matches!(step, Step::DestinationOnly) {
@@ -95,6 +123,7 @@ impl<'a> RunState<'a> {
                 self.report.bytes += bytes;
             }
             Step::Skipped => self.report.skipped += 1,
+            Step::NotSelected => {}
             Step::Failed(error) => self.fail(key.clone(), error),
             Step::DestinationOnly => {
                 self.report.destination_only += 1;
@@ -113,8 +142,8 @@ impl<'a> RunState<'a> {
                     .as_mut()
                     .expect("messages exist only with a queue");
                 fanout.push(key.clone(), body);
-                if !retry {
-                    self.behind = Some(key);
+                if let Some(mark) = mark {
+                    self.behind = Some(mark);
                 }
                 if fanout.is_full() {
                     self.flush().await?;
@@ -122,15 +151,15 @@ impl<'a> RunState<'a> {
                 return Ok(());
             }
         }
-        if retry {
+        let Some(mark) = mark else {
             return Ok(());
-        }
+        };
         if self.fanout.as_ref().is_some_and(|f| !f.is_empty()) {
             // Keep the checkpoint behind notifications not yet sent.
-            self.behind = Some(key);
+            self.behind = Some(mark);
             return Ok(());
         }
-        self.advance(key).await
+        self.advance(mark).await
     }
 
     /// Failed keys for the next run: this run's, and carried ones it did not get to.
@@ -161,8 +190,11 @@ impl<'a> RunState<'a> {
         }
     }
 
-    async fn advance(&mut self, key: String) -> Result<(), ReplicationError> {
-        self.checkpoint.start_after = Some(key);
+    async fn advance(&mut self, mark: Mark) -> Result<(), ReplicationError> {
+        match mark {
+            Mark::Key(key) => self.checkpoint.start_after = Some(key),
+            Mark::Row(position) => self.checkpoint.position = Some(position),
+        }
         if !self.dry_run && self.last_save.elapsed() >= SAVE_EVERY {
             // Progress is saved as it goes, so a run killed at its timeout loses little.
             self.checkpoint.failed = self.pending_failures();

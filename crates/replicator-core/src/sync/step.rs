@@ -54,6 +54,7 @@ impl Syncer {
                 (true, false) => Step::Enqueue(crate::event::encode::object_created(
                     &r.config().source.bucket,
                     &object.key,
+                    None,
                     object.size,
                     &object.etag,
                     self.region.as_deref().unwrap_or_default(),
