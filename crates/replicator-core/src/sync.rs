@@ -15,7 +15,7 @@
 pub mod config;
 mod deletes;
 mod fanout;
-mod listing;
+pub(crate) mod listing;
 pub mod plan;
 pub mod report;
 mod run_state;
