@@ -18,3 +18,4 @@ mod sync;
 mod templates;
 mod triggers;
 mod unversioned;
+mod verify;
