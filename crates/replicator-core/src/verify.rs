@@ -13,15 +13,19 @@
 //! with the bucket; keys are checked [`VerifyConfig::concurrency`] at once and come out in
 //! key order (the audit's checkpoint relies on it).
 
+pub mod audit;
 mod check;
 pub mod class;
 pub mod classify;
 pub mod config;
 pub mod deep;
+pub mod evidence;
 pub mod facts;
 pub mod tally;
 
+use std::sync::atomic::{AtomicBool, Ordering as AtomicOrdering};
 use std::sync::Arc;
+use std::time::Instant;
 
 use futures::{Stream, StreamExt};
 use serde::{Deserialize, Serialize};
@@ -140,6 +144,19 @@ impl Verifier {
         start_after: Option<String>,
         options: Options,
     ) -> impl Stream<Item = Result<Checked, ReplicationError>> + Send + '_ {
+        self.check_until(prefix, start_after, options, None, Arc::default())
+    }
+
+    /// Like [`check_all`](Self::check_all), starting no new key at or after `stop_at`
+    /// (checks already started finish and come out); `cut` is set if it stopped early.
+    pub fn check_until(
+        &self,
+        prefix: &str,
+        start_after: Option<String>,
+        options: Options,
+        stop_at: Option<Instant>,
+        cut: Arc<AtomicBool>,
+    ) -> impl Stream<Item = Result<Checked, ReplicationError>> + Send + '_ {
         let r = &self.replicator;
         crate::sync::listing::merged(
             r.source().clone(),
@@ -148,6 +165,13 @@ impl Verifier {
             prefix,
             start_after,
         )
+        .take_while(move |_| {
+            let go = stop_at.is_none_or(|t| Instant::now() < t);
+            if !go {
+                cut.store(true, AtomicOrdering::SeqCst);
+            }
+            futures::future::ready(go)
+        })
         .map(move |action| async move { Ok(self.check(action?, options).await) })
         .buffered(self.config.concurrency)
     }

@@ -23,6 +23,10 @@ pub struct Checkpoint {
     pub lease: Option<Lease>,
     /// When the last complete pass ended.
     pub last_complete_ms: Option<i64>,
+    /// A verification pass's own progress (its totals and evidence so far), kept by
+    /// [`crate::verify::audit`]; absent from a sync's checkpoint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audit: Option<serde_json::Value>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -33,13 +37,17 @@ pub struct Lease {
 
 /// The checkpoint object's key, below the reserved prefix, for a sync over `prefix`.
 pub fn checkpoint_name(prefix: &str) -> String {
+    format!("sync/{}.json", scope_name(prefix))
+}
+
+/// A prefix as a name fit for a key: `all`, or `prefix-` and the prefix percent-encoded.
+pub fn scope_name(prefix: &str) -> String {
     use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
-    let name = if prefix.is_empty() {
+    if prefix.is_empty() {
         "all".to_owned()
     } else {
         format!("prefix-{}", utf8_percent_encode(prefix, NON_ALPHANUMERIC))
-    };
-    format!("sync/{name}.json")
+    }
 }
 
 /// The stored checkpoint and the ETag to make the next write conditional on.
@@ -69,7 +77,17 @@ impl Checkpoints {
 
     /// The checkpoint object's key for a sync over `prefix`.
     pub fn key_for(&self, prefix: &str) -> String {
-        format!("{}{}", self.store.root(), checkpoint_name(prefix))
+        self.key_named(&checkpoint_name(prefix))
+    }
+
+    /// The key of a checkpoint named `name` below the reserved prefix (a verification's).
+    pub fn key_named(&self, name: &str) -> String {
+        format!("{}{name}", self.store.root())
+    }
+
+    /// The store the checkpoints live in.
+    pub fn store(&self) -> &StateStore {
+        &self.store
     }
 
     pub async fn read(&self, key: &str) -> Result<Stored, ReplicationError> {
@@ -186,6 +204,7 @@ mod tests {
                 expires_ms: 9,
             }),
             last_complete_ms: None,
+            audit: None,
         };
         let back: Checkpoint = serde_json::from_slice(&serde_json::to_vec(&c).unwrap()).unwrap();
         assert_eq!(back, c);
