@@ -12,6 +12,7 @@ mod memory;
 mod multipart;
 mod races;
 mod reliability;
+mod report;
 mod security;
 mod server_side;
 mod soak;

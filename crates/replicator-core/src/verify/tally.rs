@@ -40,7 +40,8 @@ pub struct Tally {
     /// Objects `--repair` copied that are no longer problems, and those still problems.
     pub repaired: u64,
     pub repair_failed: u64,
-    /// Problem rows kept for a report, up to `keep`; how many more there were.
+    /// Rows of objects that are not ok (or were repaired) kept for a report, up to `keep`;
+    /// how many more there were.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub problems: Vec<Checked>,
     #[serde(default)]
@@ -82,6 +83,13 @@ impl Tally {
                 self.repaired += 1;
             }
         }
+        if c.class != Class::Ok || c.found.is_some() {
+            if self.problems.len() < self.keep {
+                self.problems.push(c.clone());
+            } else {
+                self.problems_not_kept += 1;
+            }
+        }
         if !c.class.is_problem() {
             return;
         }
@@ -94,11 +102,6 @@ impl Tally {
             OTHER_PREFIXES
         };
         *self.problems_by_prefix.entry(name.to_owned()).or_default() += 1;
-        if self.problems.len() < self.keep {
-            self.problems.push(c.clone());
-        } else {
-            self.problems_not_kept += 1;
-        }
     }
 
     /// Adds another tally's counts (the audit's runs of one pass).
@@ -174,12 +177,12 @@ mod tests {
         assert_eq!(t.problems_by_prefix["a/"], 1);
         assert_eq!(t.problems_by_prefix["(top level)"], 1);
         assert_eq!((t.lag[0], t.lag[2]), (1, 1));
-        assert_eq!((t.problems.len(), t.problems_not_kept), (1, 1));
+        assert_eq!((t.problems.len(), t.problems_not_kept), (1, 2));
         let mut all = Tally::keeping(0);
         all.merge(&t);
         all.merge(&t);
         assert_eq!(all.count(Class::Missing), 2);
-        assert_eq!(all.problems_not_kept, 4);
+        assert_eq!(all.problems_not_kept, 6);
         let json = serde_json::to_value(&t).unwrap();
         assert_eq!(json["classes"]["corrupt"], 1);
     }
