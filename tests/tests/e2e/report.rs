@@ -63,6 +63,7 @@ async fn the_report_renders_in_chromium_with_the_right_totals_and_working_filter
     )
     .await;
     assert_eq!(code, 1, "{out}");
+    eprintln!("$ replicator verify --tags --report report.html\n{out}");
     let html = std::fs::read_to_string(&path).unwrap();
     // Self-contained: nothing to fetch, and no secret.
     for fetch in ["src=\"http", "href=\"http", "<link", "@import", "url("] {

@@ -139,10 +139,20 @@ pub fn classify(
         note(Class::MetadataDrift, "user metadata differs".into());
     }
     if let Some(t) = tags.filter(|t| t.source != t.replica) {
+        let mut keys: Vec<&str> = t
+            .source
+            .iter()
+            .filter(|kv| !t.replica.contains(kv))
+            .chain(t.replica.iter().filter(|kv| !t.source.contains(kv)))
+            .map(|(k, _)| k.as_str())
+            .collect();
+        keys.sort_unstable();
+        keys.dedup();
         note(
             Class::TagDrift,
             format!(
-                "tags differ: source has {}, replica {}",
+                "tags differ on {} (source has {}, replica {})",
+                keys.join(", "),
                 t.source.len(),
                 t.replica.len()
             ),
