@@ -202,7 +202,7 @@ PlainWorld.populate = World.populate
 PlainWorld.count = World.count
 
 
-def timed(cmd, env):
+def timed(cmd, env, allow_failure=False):
     """Wall time, client CPU seconds (user + sys) and peak RSS (KiB) of a command, from
     /usr/bin/time -v."""
     full_env = dict(os.environ)
@@ -213,7 +213,7 @@ def timed(cmd, env):
     wall = time.monotonic() - started
     # s3sync exits 3 for warnings (here: multipart ETags differ from the source's single-part
     # ones); the copy itself is checked by the caller.
-    if out.returncode != 0 and not (cmd[0].endswith("s3sync") and out.returncode == 3):
+    if out.returncode != 0 and not allow_failure and not (cmd[0].endswith("s3sync") and out.returncode == 3):
         raise RuntimeError(f"{cmd[0]} failed ({out.returncode}): {out.stdout[-2000:]} {out.stderr[-2000:]}")
     rss = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", out.stderr).group(1))
     cpu = sum(float(re.search(rf"{kind} time \(seconds\): ([0-9.]+)", out.stderr).group(1))
@@ -247,7 +247,7 @@ def tools(world, src, dst, size=0):
     ours_env = {**base, "SOURCE_BUCKET": src, "DESTINATION_BUCKET": dst, "DESTINATION_ROLE_ARN": ROLE,
                 "DESTINATION_EXTERNAL_ID": "bench-external", "DESTINATION_KMS_KEY_ID": world.dst_key,
                 "S3_FORCE_PATH_STYLE": "true", "SYNC_CONCURRENCY": str(CONCURRENCY), "RUST_LOG": "warn"}
-    replicator = os.path.join(ROOT, "target", "release", "replicator")
+    replicator = os.environ.get("BENCH_REPLICATOR", os.path.join(ROOT, "target", "release", "replicator"))
     sse_aws = ["--sse", "aws:kms", "--sse-kms-key-id", world.dst_key] if world.kms else []
     sse_rclone = ["--s3-server-side-encryption", "aws:kms", "--s3-sse-kms-key-id", world.dst_key] if world.kms else []
     aws = [os.path.join(ROOT, ".venv-bench", "bin", "aws"), "s3", "sync", f"s3://{src}", f"s3://{dst}",
@@ -355,6 +355,76 @@ def run_workload(server, name, count, size, reps, with_defaults=True):
     return rows
 
 
+def verify_tools(world, src, dst):
+    """Every verifier's command and environment, by label: `replicator verify` HEAD-only,
+    `rclone check` (size and hash) and s3sync's check mode, on the same two buckets."""
+    base = {**SRC_CREDS, "AWS_REGION": REGION, "AWS_DEFAULT_REGION": REGION, "AWS_ENDPOINT_URL": world.ep,
+            "AWS_EC2_METADATA_DISABLED": "true"}
+    ours = {**base, "SOURCE_BUCKET": src, "DESTINATION_BUCKET": dst, "DESTINATION_ROLE_ARN": ROLE,
+            "DESTINATION_EXTERNAL_ID": "bench-external", "DESTINATION_KMS_KEY_ID": world.dst_key,
+            "S3_FORCE_PATH_STYLE": "true", "VERIFY_CONCURRENCY": str(CONCURRENCY), "RUST_LOG": "warn"}
+    found = {
+        "replicator verify (HEAD-only)": ([os.environ.get("BENCH_REPLICATOR", os.path.join(ROOT, "target", "release", "replicator")), "verify"], ours),
+    }
+    if shutil.which("rclone"):
+        found["rclone check"] = (["rclone", "check", f"one:{src}", f"one:{dst}", "-q", "--checkers", str(CONCURRENCY),
+                                  "--exclude", ".s3-fallback-replicator/**"],
+                                 rclone_remote("one", world))
+    s3sync = os.path.join(ROOT, ".tools", "bin", "s3sync")
+    if os.path.exists(s3sync):
+        found["s3sync --check (report mode)"] = (
+            [s3sync, "--source-endpoint-url", world.ep, "--target-endpoint-url", world.ep, "--source-force-path-style",
+             "--target-force-path-style", "--worker-size", str(CONCURRENCY), "--report-sync-status",
+             f"s3://{src}", f"s3://{dst}"], base)
+    return found
+
+
+def run_verify(count, reps):
+    """Workload (v): HEAD-only verification of `count` x 4 KiB replicated by the replicator
+    (CHECKSUM_ALGORITHM=CRC32, the sources' own algorithm, so HEADs prove the bytes), on moto:
+    objects/s, peak RSS and requests per object of each verifier."""
+    proc, ep = start_moto()
+    world = World(ep)
+    rows = []
+    try:
+        src = world.bucket(world.src, f"bench-src-{random.randrange(1 << 30)}", world.src_key)
+        world.populate(src, count, 4096)
+        dst = world.bucket(world.dst, f"bench-dst-{random.randrange(1 << 30)}", world.dst_key)
+        cmd, env = tools(world, src, dst)["replicator (streaming)"]
+        timed(cmd, {**env, "CHECKSUM_ALGORITHM": "CRC32"})
+        results = {}
+        for rep in range(reps):
+            order = list(verify_tools(world, src, dst))
+            random.Random(rep).shuffle(order)
+            for tool in order:
+                cmd, env = verify_tools(world, src, dst)[tool]
+                before = requests_served(ep)
+                # A peer that exits non-zero on differences (rclone: SSE-KMS ETags are not MD5s)
+                # still did its work; the replicator must find none.
+                wall, cpu, rss = timed(cmd, env, allow_failure=not tool.startswith("replicator"))
+                reqs = (requests_served(ep) - before) / count if before is not None else None
+                results.setdefault(tool, []).append((wall, cpu, rss, reqs))
+                print(f"[moto] (v) rep {rep + 1} {tool}: {wall:.2f} s, {count / wall:.0f} objects/s, "
+                      f"{rss // 1024} MiB, {reqs if reqs is None else round(reqs, 2)} req/object", flush=True)
+        for tool, runs in results.items():
+            med = statistics.median(w for w, _, _, _ in runs)
+            reqs = [q for _, _, _, q in runs if q is not None]
+            rows.append({"tool": tool, "median_s": med, "obj_s": count / med,
+                         "cpu_s": statistics.median(c for _, c, _, _ in runs),
+                         "rss_mib": max(r for _, _, r, _ in runs) / 1024,
+                         "req_per_obj": statistics.median(reqs) if reqs else None})
+    finally:
+        proc.stdin.close()
+        proc.wait()
+    lines = [f"| workload | verifier | median wall (s) | objects/s | client CPU (s) | peak RSS (MiB) | requests/object |",
+             "|---|---|---|---|---|---|---|"]
+    for r in rows:
+        reqs = "n/a" if r["req_per_obj"] is None else f"{r['req_per_obj']:.2f}"
+        lines.append(f"| (v) {count} x 4 KiB | {r['tool']} | {r['median_s']:.2f} | {r['obj_s']:.0f} | {r['cpu_s']:.2f} | "
+                     f"{r['rss_mib']:.0f} | {reqs} |")
+    return lines
+
+
 def verdicts(rows):
     """The issue's targets, checked against the medians; each says met or NOT met."""
     out = []
@@ -401,7 +471,8 @@ def main():
     ap.add_argument("--medium-count", type=int, default=200)
     ap.add_argument("--large-mib", type=int, default=1024)
     ap.add_argument("--servers", default="s3s-fs,moto", help="comma-separated: s3s-fs, moto")
-    ap.add_argument("--workloads", default="a,b,c", help="comma-separated: a, b, c")
+    ap.add_argument("--workloads", default="a,b,c,v", help="comma-separated: a, b, c, v (verification)")
+    ap.add_argument("--verify-count", type=int, default=10_000, help="objects of workload v")
     ap.add_argument("--no-defaults", action="store_true", help="skip the peers' runs at their own defaults")
     ap.add_argument("--out", default=os.path.join(ROOT, "docs", "BENCHMARKS.md"))
     args = ap.parse_args()
@@ -410,6 +481,7 @@ def main():
         ("(b) {} x 4 KiB".format(args.small_count), args.small_count, 4096),
         ("(c) {} x 8 MiB".format(args.medium_count), args.medium_count, 8 * MIB),
     ]
+    verify = "v" in args.workloads.split(",")
     workloads = [w for w in workloads if w[0][1] in args.workloads.split(",")]
     rows = []
     for server in args.servers.split(","):
@@ -429,7 +501,12 @@ def main():
                    round(r["raw_get_obj_s"]), round(r["raw_put_obj_s"])) for r in rows})
     lines += ["", "| server | workload | raw GET-only MiB/s (objects/s) | raw PUT-only MiB/s (objects/s) |", "|---|---|---|---|"]
     lines += [f"| {s_} | {w} | {g} ({go}) | {p} ({po}) |" for s_, w, g, p, go, po in raw]
-    lines += ["", "Targets:", *verdicts(rows), *function_facts()]
+    if rows:
+        lines += ["", "Targets:", *verdicts(rows), *function_facts()]
+    else:
+        lines = []
+    if verify:
+        lines += ["", *run_verify(args.verify_count, args.reps)]
     table = "\n".join(lines)
     print(table)
     with open(args.out + ".table", "w") as f:

@@ -5,6 +5,7 @@
 //! replicator policies [--json]          every policy both accounts need
 //! replicator copy KEY... | --keys-file F one-off copies, exactly as the event copier does them
 //! replicator sync [--dry-run]           a full sync, exactly as the scheduled sync does it
+//! replicator verify [--deep] [--repair]  prove the replicas match, with an HTML report
 //! ```
 //!
 //! Every variable of the runtime contract is also a flag (`SOURCE_BUCKET` is
@@ -13,6 +14,7 @@
 
 pub mod doctor;
 pub mod policies;
+pub mod verify;
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::sync::Arc;
@@ -24,6 +26,7 @@ use futures::StreamExt;
 use indicatif::{ProgressBar, ProgressStyle};
 use replicator_core::config::VARIABLES;
 use replicator_core::sync::{SyncConfig, SyncRequest, Syncer, SYNC_VARIABLES};
+use replicator_core::verify::{VerifyConfig, VERIFY_VARIABLES};
 use replicator_core::{Clients, Config, ObjectRequest, Outcome, Replicator};
 
 pub const EXIT_OK: i32 = 0;
@@ -37,7 +40,7 @@ fn flag_name(variable: &str) -> String {
 /// The command line, with one global flag per configuration variable.
 pub fn command() -> Command {
     let mut cmd = Command::new("replicator")
-        .about("s3-fallback-replicator: diagnose, generate policies, copy and sync")
+        .about("s3-fallback-replicator: diagnose, generate policies, copy, sync and verify")
         .subcommand_required(true)
         .arg(
             Arg::new("region")
@@ -57,6 +60,7 @@ pub fn command() -> Command {
     for variable in VARIABLES
         .iter()
         .chain(SYNC_VARIABLES)
+        .chain(VERIFY_VARIABLES)
         .filter(|v| **v != "AWS_LAMBDA_FUNCTION_NAME")
     {
         cmd = cmd.arg(
@@ -135,6 +139,7 @@ pub fn command() -> Command {
                     .value_parser(clap::value_parser!(u64)),
             ),
     )
+    .subcommand(verify::command())
 }
 
 fn lookup(m: &ArgMatches) -> impl Fn(&str) -> Option<String> + '_ {
@@ -187,6 +192,13 @@ pub async fn run(args: Vec<String>, sdk: Option<SdkConfig>, out: &mut dyn Write)
             };
             sync(&sdk, config, sync_config, sub, out).await
         }
+        "verify" => match VerifyConfig::from_lookup(lookup(&matches)) {
+            Ok(verify_config) => verify::run(&sdk, config, verify_config, sub, out).await,
+            Err(e) => {
+                let _ = writeln!(out, "invalid configuration: {e}");
+                EXIT_USAGE
+            }
+        },
         _ => EXIT_USAGE,
     }
 }
@@ -378,7 +390,7 @@ async fn copy(sdk: &SdkConfig, config: Config, sub: &ArgMatches, out: &mut dyn W
     }
 }
 
-fn summary(out: &mut dyn Write, rows: &[(&str, u64)], started: Instant) {
+pub(crate) fn summary(out: &mut dyn Write, rows: &[(&str, u64)], started: Instant) {
     let _ = writeln!(out, "\n+------------------+---------------+");
     for (name, value) in rows {
         let _ = writeln!(out, "| {name:<16} | {value:>13} |");

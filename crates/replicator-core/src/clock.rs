@@ -110,6 +110,13 @@ pub async fn backoff(attempt: u32) {
     tokio::time::sleep(cap.mul_f64(0.5 + fraction / 2.0)).await;
 }
 
+/// `2026-01-01T00:00:00Z`: a time in milliseconds since the epoch, to the second.
+pub fn rfc3339(ms: i64) -> String {
+    aws_smithy_types::DateTime::from_secs(ms.div_euclid(1000))
+        .fmt(aws_smithy_types::date_time::Format::DateTime)
+        .unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

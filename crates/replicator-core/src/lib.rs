@@ -58,6 +58,7 @@ pub mod request;
 pub mod s3;
 pub mod state;
 pub mod sync;
+pub mod verify;
 
 pub use config::{Config, ConfigError};
 pub use error::ReplicationError;

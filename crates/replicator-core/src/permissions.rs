@@ -7,6 +7,8 @@ pub const SOURCE_OBJECT_ACTIONS: &[&str] = &[
     "s3:GetObjectVersion",        // … of a named version
     "s3:GetObjectTagging",        // tags of the current version
     "s3:GetObjectVersionTagging", // tags of a named version
+    "s3:GetObjectRetention",      // Object Lock settings in HEAD (verify's lock-drift)
+    "s3:GetObjectLegalHold",      // … and the legal hold
 ];
 
 /// The function's own role, on the source bucket.
@@ -23,6 +25,10 @@ pub const DESTINATION_OBJECT_ACTIONS: &[&str] = &[
     "s3:PutObject",                // PutObject, multipart uploads, the sync checkpoint
     "s3:PutObjectTagging",         // tags sent with the PUT
     "s3:GetObject",                // HEAD of the replica (provenance), the sync checkpoint
+    "s3:GetObjectTagging",         // verify --tags: the replica's tags
+    "s3:GetObjectVersionTagging",  // … of the version HEAD saw
+    "s3:GetObjectRetention",       // Object Lock settings in HEAD (verify's lock-drift)
+    "s3:GetObjectLegalHold",       // … and the legal hold
     "s3:AbortMultipartUpload",     // an upload that cannot complete is aborted
     "s3:ListMultipartUploadParts", // resuming a multipart copy stopped at a deadline
 ];

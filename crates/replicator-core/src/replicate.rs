@@ -213,7 +213,7 @@ impl Replicator {
             return Ok(skipped(SkipReason::OutOfScope));
         };
         match req.kind {
-            ChangeKind::Created => self.copy(req, &dest_key, stop).await,
+            ChangeKind::Created => self.copy(req, &dest_key, stop, None).await,
             ChangeKind::DeleteMarkerCreated if self.config.destination.replicate_deletes => {
                 delete::for_event(self, req, &dest_key).await
             }
@@ -249,17 +249,36 @@ impl Replicator {
         Ok(Some(dest_key))
     }
 
-    /// facts → decide → choose → execute, again after a lost race.
+    /// Copies the current source version over a replica found bad (corrupt bytes, the
+    /// wrong key) although its provenance names that version: replaced with If-Match on
+    /// `bad_etag`, and only while the replica is still that object. Anything else at the
+    /// replica key is decided as usual.
+    pub async fn replace_bad(
+        &self,
+        req: &ObjectRequest,
+        bad_etag: &str,
+    ) -> Result<Outcome, ReplicationError> {
+        let Some(dest_key) = self.scope(req)? else {
+            return Ok(skipped(SkipReason::OutOfScope));
+        };
+        self.copy(req, &dest_key, &Stop::never(), Some(bad_etag))
+            .await
+    }
+
+    /// facts → decide → choose → execute, again after a lost race. A replica whose ETag is
+    /// `bad` is replaced even when it names the source version.
     async fn copy(
         &self,
         req: &ObjectRequest,
         dest_key: &str,
         stop: &Stop,
+        bad: Option<&str>,
     ) -> Result<Outcome, ReplicationError> {
         let mut read = facts::Reading::default();
         for attempt in 1..=MAX_CONDITIONAL_ATTEMPTS {
             let replica = facts::replica(self, req, dest_key, attempt).await?;
-            if plan::replica_made_from(req, replica.as_ref()) {
+            let condemned = replica.as_ref().filter(|r| Some(r.etag.as_str()) == bad);
+            if condemned.is_none() && plan::replica_made_from(req, replica.as_ref()) {
                 let made_from = replica.and_then(|r| r.provenance);
                 if let Some(p) =
                     made_from.filter(|_| req.size.is_some_and(|s| self.multipart_sized(s)))
@@ -284,6 +303,9 @@ impl Replicator {
             let facts = source.object.facts(req.sequencer.clone());
             let order = facts::order(self, req, source, &facts, replica.as_ref(), attempt).await?;
             let condition = match plan::decide(&facts, replica.as_ref(), order) {
+                Decision::UpToDate if condemned.is_some() => {
+                    Condition::Matches(condemned.expect("checked").etag.clone())
+                }
                 Decision::Create => Condition::Absent,
                 Decision::Replace { replica_etag } => Condition::Matches(replica_etag),
                 decision => {

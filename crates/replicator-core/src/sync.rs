@@ -16,7 +16,7 @@ pub mod config;
 mod deletes;
 mod fanout;
 mod inventory;
-mod listing;
+pub(crate) mod listing;
 pub mod plan;
 pub mod report;
 mod run_state;

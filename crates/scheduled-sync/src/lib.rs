@@ -6,12 +6,18 @@
 //! `{"inventory_manifest": "s3://…/manifest.json", "destination_inventory_manifest": …}` for
 //! a pass from S3 Inventory — at the top level (constant input) or in `detail`. Unknown fields are refused, so a typo such as
 //! `dryrun` cannot silently turn a dry run into a real one.
+//!
+//! `{"verify": true}` (optionally `"deep"`, `"repair"`, `"prefix"`) runs the scheduled audit
+//! instead ([`replicator_core::verify::audit::Auditor`]): a verification pass, resumable
+//! like a sync pass, with evidence and one EMF metric per class.
 
 use std::time::Instant;
 
 use aws_lambda_events::event::cloudwatch_events::CloudWatchEvent;
 use replicator_core::metrics;
 use replicator_core::sync::{InventoryRequest, SyncReport, SyncRequest, Syncer};
+use replicator_core::verify::audit::{AuditRequest, Auditor};
+use replicator_core::verify::Options;
 use replicator_core::ReplicationError;
 use serde::Deserialize;
 use serde_json::Value;
@@ -26,6 +32,15 @@ pub struct Overrides {
     pub max_objects: Option<u64>,
     pub inventory_manifest: Option<String>,
     pub destination_inventory_manifest: Option<String>,
+    /// Run the audit (a verification pass) instead of a sync.
+    #[serde(default)]
+    pub verify: bool,
+    /// Audit: read and hash both objects (and compare tags).
+    #[serde(default)]
+    pub deep: bool,
+    /// Audit: copy missing, stale, corrupt and wrong-key objects again.
+    #[serde(default)]
+    pub repair: bool,
 }
 
 impl Overrides {
@@ -58,6 +73,25 @@ impl Overrides {
             )),
             (None, None) => Ok(None),
         }
+    }
+
+    /// Fields that belong to one kind of run only are refused on the other.
+    fn validate(self) -> Result<Self, SyncFailed> {
+        let sync_only = self.dry_run
+            || self.max_objects.is_some()
+            || self.inventory_manifest.is_some()
+            || self.destination_inventory_manifest.is_some();
+        if self.verify && sync_only {
+            return Err(SyncFailed::Input(
+                "dry_run, max_objects and the inventory manifests are sync settings; a verify run takes prefix, deep and repair".into(),
+            ));
+        }
+        if !self.verify && (self.deep || self.repair) {
+            return Err(SyncFailed::Input(
+                "deep and repair go with \"verify\": true".into(),
+            ));
+        }
+        Ok(self)
     }
 }
 
@@ -96,18 +130,50 @@ pub fn parse_input(payload: Value) -> Result<Overrides, SyncFailed> {
         payload
     };
     match overrides {
-        Value::Null => Ok(Overrides::default()),
-        v => serde_json::from_value(v).map_err(|e| {
+        Value::Null => Overrides::default(),
+        v => serde_json::from_value::<Overrides>(v).map_err(|e| {
             SyncFailed::Input(format!(
-                "{e}; accepted fields are prefix (string), dry_run (bool), max_objects (number), inventory_manifest (string), destination_inventory_manifest (string)"
+                "{e}; accepted fields are prefix (string), dry_run (bool), max_objects (number), inventory_manifest, destination_inventory_manifest (string), verify, deep, repair (bool)"
             ))
-        }),
+        })?,
     }
+    .validate()
 }
 
 pub use replicator_core::clock::deadline_instant;
 
-/// Handles one invocation and emits its metrics.
+/// Handles one invocation — a sync run, or with `"verify": true` an audit run — and emits
+/// its metrics; the answer is the run's report.
+pub async fn invoke(
+    syncer: &Syncer,
+    auditor: &Auditor,
+    payload: Value,
+    deadline: Option<Instant>,
+    run_id: String,
+    function: &str,
+) -> Result<Value, SyncFailed> {
+    let overrides = parse_input(payload.clone())?;
+    if !overrides.verify {
+        let report = handle(syncer, payload, deadline, run_id, function).await?;
+        return Ok(serde_json::to_value(report).expect("report serialises"));
+    }
+    let report = auditor
+        .run(AuditRequest {
+            prefix: overrides.prefix,
+            options: Options {
+                deep: overrides.deep,
+                tags: overrides.deep,
+                repair: overrides.repair,
+            },
+            deadline,
+            run_id,
+        })
+        .await?;
+    metrics::emit(&report.emf(function));
+    Ok(serde_json::to_value(report).expect("report serialises"))
+}
+
+/// Handles one sync invocation and emits its metrics.
 pub async fn handle(
     syncer: &Syncer,
     payload: Value,
@@ -116,6 +182,11 @@ pub async fn handle(
     function: &str,
 ) -> Result<SyncReport, SyncFailed> {
     let mut overrides = parse_input(payload)?;
+    if overrides.verify {
+        return Err(SyncFailed::Input(
+            "a verify run goes through invoke, with an auditor".into(),
+        ));
+    }
     let inventory = overrides.inventory()?;
     let report = syncer
         .run(SyncRequest {
@@ -157,6 +228,11 @@ mod tests {
         assert!(parse_input(json!({"dryrun": true})).is_err());
         assert!(parse_input(json!({"dry_run": "yes"})).is_err());
         assert_eq!(parse_input(Value::Null).unwrap(), Overrides::default());
+        let v = parse_input(json!({"verify": true, "deep": true, "prefix": "a/"})).unwrap();
+        assert!(v.verify && v.deep && !v.repair);
+        assert!(parse_input(json!({"deep": true})).is_err());
+        assert!(parse_input(json!({"verify": true, "dry_run": true})).is_err());
+        assert!(parse_input(json!({"verify": "yes"})).is_err());
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! Lambda entry point: configuration and clients once, then one sync run per invocation.
+//! Lambda entry point: configuration and clients once, then one sync (or audit) run per
+//! invocation.
 
 // The whole run's future nests deeply inside the runtime's: laying out `main`'s future
 // exceeds the compiler's default query depth (128) in release builds.
@@ -6,6 +7,8 @@
 
 use lambda_runtime::{service_fn, LambdaEvent};
 use replicator_core::sync::{SyncConfig, Syncer};
+use replicator_core::verify::audit::Auditor;
+use replicator_core::verify::{Verifier, VerifyConfig};
 use replicator_core::{Clients, Config, Replicator};
 use serde_json::Value;
 
@@ -15,6 +18,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     // A bad configuration fails the cold start with a message naming the variable.
     let config = replicator_core::logging::or_exit(Config::from_env());
     let sync_config = replicator_core::logging::or_exit(SyncConfig::from_env());
+    let verify_config = replicator_core::logging::or_exit(VerifyConfig::from_env());
     let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
     let region = sdk.region().map(|r| r.to_string());
     let clients = Clients::new(&sdk, &config).await;
@@ -24,9 +28,17 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         .map(|_| aws_sdk_sqs::Client::new(&sdk));
     let function =
         std::env::var("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_else(|_| "scheduled-sync".into());
-    tracing::info!(?config, ?sync_config, "scheduled sync ready");
-    let syncer = Syncer::new(Replicator::new(config, clients), sqs, sync_config, region);
-    let syncer = &syncer;
+    tracing::info!(
+        ?config,
+        ?sync_config,
+        ?verify_config,
+        "scheduled sync ready"
+    );
+    let replicator = Replicator::new(config, clients);
+    let margin = sync_config.time_margin;
+    let auditor = Auditor::new(Verifier::new(replicator.clone(), verify_config), margin);
+    let syncer = Syncer::new(replicator, sqs, sync_config, region);
+    let (syncer, auditor) = (&syncer, &auditor);
     let function = function.as_str();
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
         let deadline = scheduled_sync::deadline_instant(event.context.deadline);
@@ -36,17 +48,15 @@ async fn main() -> Result<(), lambda_runtime::Error> {
                 .as_millis() as u64,
             "sync run starting"
         );
-        let report = scheduled_sync::handle(
+        scheduled_sync::invoke(
             syncer,
+            auditor,
             event.payload,
             Some(deadline),
             event.context.request_id.clone(),
             function,
         )
-        .await?;
-        Ok::<_, scheduled_sync::SyncFailed>(
-            serde_json::to_value(report).expect("report serialises"),
-        )
+        .await
     }))
     .await
 }

@@ -1,6 +1,7 @@
 //! End-to-end tests: the real handler against moto server, two accounts in one emulator.
 //! Results are checked with plain SDK calls, never through the code under test.
 
+mod audit;
 mod cli;
 mod common;
 mod copy_object;
@@ -13,6 +14,7 @@ mod multipart;
 mod native;
 mod races;
 mod reliability;
+mod report;
 mod security;
 mod server_side;
 mod shared_destination;
@@ -21,3 +23,4 @@ mod sync;
 mod templates;
 mod triggers;
 mod unversioned;
+mod verify;

@@ -7,6 +7,7 @@ use std::collections::BTreeSet;
 
 use replicator_core::config::VARIABLES;
 use replicator_core::sync::SYNC_VARIABLES;
+use replicator_core::verify::VERIFY_VARIABLES;
 use serde_yaml::Value;
 
 fn load(path: &str) -> Value {
@@ -42,7 +43,7 @@ fn template_sets_exactly_the_variables_the_code_reads() {
     );
     assert_eq!(
         function_variables(&template, "ScheduledSyncFunction"),
-        read_by_code(SYNC_VARIABLES)
+        read_by_code(&[SYNC_VARIABLES, VERIFY_VARIABLES].concat())
     );
 }
 

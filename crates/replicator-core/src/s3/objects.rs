@@ -32,6 +32,29 @@ impl Bucket {
         }
     }
 
+    /// HEAD with checksum mode on: also the stored checksums and their type (for an
+    /// SSE-KMS object this needs kms:Decrypt, as a GET does). `None` when there is none.
+    pub async fn head_with_checksums(
+        &self,
+        key: &str,
+        version_id: Option<&str>,
+    ) -> Result<Option<HeadObjectOutput>, ReplicationError> {
+        let result = self
+            .client
+            .head_object()
+            .bucket(&self.name)
+            .key(key)
+            .set_version_id(version_id.map(str::to_owned))
+            .checksum_mode(ChecksumMode::Enabled)
+            .send()
+            .await;
+        match result {
+            Ok(out) => Ok(Some(out)),
+            Err(e) if gone(&e) => Ok(None),
+            Err(e) => Err(self.fail("s3:GetObject", key, e)),
+        }
+    }
+
     /// GET of a key (a version of it, a byte range of it); `None` when it is gone. With
     /// `if_match`, an object that changed is [`ReplicationError::SourceChanged`].
     pub async fn get(

@@ -29,6 +29,10 @@ pub struct Checkpoint {
     /// An inventory pass: the manifest it reads (`s3://…/manifest.json`), or, once complete,
     /// the one it read.
     pub manifest: Option<String>,
+    /// A verification pass's own progress (its totals and evidence so far), kept by
+    /// [`crate::verify::audit`]; absent from a sync's checkpoint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audit: Option<serde_json::Value>,
 }
 
 /// A row of an inventory's data files: data file `file` (0-based, in the manifest's order),
@@ -49,13 +53,17 @@ pub struct Lease {
 /// over `prefix`: one per source bucket and prefix, so two deployments writing into one
 /// destination never share one.
 pub fn checkpoint_name(source_bucket: &str, prefix: &str) -> String {
+    format!("sync/{source_bucket}/{}.json", scope_name(prefix))
+}
+
+/// A prefix as a name fit for a key: `all`, or `prefix-` and the prefix percent-encoded.
+pub fn scope_name(prefix: &str) -> String {
     use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
-    let name = if prefix.is_empty() {
+    if prefix.is_empty() {
         "all".to_owned()
     } else {
         format!("prefix-{}", utf8_percent_encode(prefix, NON_ALPHANUMERIC))
-    };
-    format!("sync/{source_bucket}/{name}.json")
+    }
 }
 
 /// The stored checkpoint and the ETag to make the next write conditional on.
@@ -67,7 +75,7 @@ pub struct Stored {
 
 pub enum Acquired {
     /// This run holds the lease.
-    Held(Stored),
+    Held(Box<Stored>),
     /// Another run holds an unexpired lease.
     Busy(Lease),
 }
@@ -85,11 +93,17 @@ impl Checkpoints {
 
     /// The checkpoint object's key for a sync of `source_bucket` over `prefix`.
     pub fn key_for(&self, source_bucket: &str, prefix: &str) -> String {
-        format!(
-            "{}{}",
-            self.store.root(),
-            checkpoint_name(source_bucket, prefix)
-        )
+        self.key_named(&checkpoint_name(source_bucket, prefix))
+    }
+
+    /// The key of a checkpoint named `name` below the reserved prefix (a verification's).
+    pub fn key_named(&self, name: &str) -> String {
+        format!("{}{name}", self.store.root())
+    }
+
+    /// The store the checkpoints live in.
+    pub fn store(&self) -> &StateStore {
+        &self.store
     }
 
     /// The checkpoint of inventory passes over `manifest` (an `s3://` URL: a manifest, or an
@@ -98,10 +112,7 @@ impl Checkpoints {
         let fnv = manifest.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
             (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
         });
-        format!(
-            "{}sync/{source_bucket}/inventory-{fnv:016x}.json",
-            self.store.root()
-        )
+        self.key_named(&format!("sync/{source_bucket}/inventory-{fnv:016x}.json"))
     }
 
     /// The checkpoint; a default one (a new pass) when there is none. One that is not the
@@ -177,10 +188,10 @@ impl Checkpoints {
             expires_ms,
         });
         match self.write(key, &checkpoint, stored.etag.as_deref()).await? {
-            Some(etag) => Ok(Acquired::Held(Stored {
+            Some(etag) => Ok(Acquired::Held(Box::new(Stored {
                 checkpoint,
                 etag: Some(etag),
-            })),
+            }))),
             // Someone wrote between our read and write: they hold it now.
             None => {
                 let now = self.read(key).await?;
@@ -225,6 +236,7 @@ mod tests {
             last_complete_ms: None,
             position: Some(RowPosition { file: 2, row: 7 }),
             manifest: Some("s3://inv/m.json".into()),
+            audit: None,
         };
         let back: Checkpoint = serde_json::from_slice(&serde_json::to_vec(&c).unwrap()).unwrap();
         assert_eq!(back, c);
