@@ -1,11 +1,107 @@
 //! CloudWatch Embedded Metric Format: one JSON line per invocation on stdout, which
-//! CloudWatch Logs turns into metrics without any API call.
+//! CloudWatch Logs turns into metrics without any API call; and [`METRICS`], the one list of
+//! every metric the functions emit, which the template's alarms and dashboard are checked
+//! against (a name added here fails those tests until it has its alarm and its widget).
 
 use serde_json::{json, Map, Value};
 
 use crate::outcome::Outcome;
 
 pub const NAMESPACE: &str = "S3FallbackReplicator";
+
+/// The function whose EMF line carries a metric.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Emitter {
+    /// `event-copier` (`Tally::emf`).
+    Copier,
+    /// `scheduled-sync` (`SyncReport::emf`).
+    Sync,
+}
+
+/// What a metric tells an operator, which decides what watches it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Work done: on the dashboard.
+    Progress,
+    /// Something failed: an alarm that fires on the first bad period, per emitter.
+    Failure,
+    /// Work that keeps not finishing: an alarm over a sustained window.
+    Stalled,
+    /// How late replicas are: an alarm on a threshold, p50/p99 on the dashboard.
+    Latency,
+}
+
+/// One metric in the namespace, with the `FunctionName` dimension.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Metric {
+    pub name: &'static str,
+    pub unit: &'static str,
+    pub kind: Kind,
+    pub emitters: &'static [Emitter],
+}
+
+const fn metric(
+    name: &'static str,
+    unit: &'static str,
+    kind: Kind,
+    emitters: &'static [Emitter],
+) -> Metric {
+    Metric {
+        name,
+        unit,
+        kind,
+        emitters,
+    }
+}
+
+use Emitter::{Copier, Sync};
+
+pub const OBJECTS_COPIED: Metric =
+    metric("ObjectsCopied", "Count", Kind::Progress, &[Copier, Sync]);
+pub const OBJECTS_SKIPPED: Metric =
+    metric("ObjectsSkipped", "Count", Kind::Progress, &[Copier, Sync]);
+pub const OBJECTS_FAILED: Metric = metric("ObjectsFailed", "Count", Kind::Failure, &[Copier, Sync]);
+pub const DELETE_MARKERS_REPLICATED: Metric = metric(
+    "DeleteMarkersReplicated",
+    "Count",
+    Kind::Progress,
+    &[Copier],
+);
+pub const BYTES_COPIED: Metric = metric("BytesCopied", "Bytes", Kind::Progress, &[Copier, Sync]);
+/// Event time → replica written, one value per replica (only when something was copied).
+pub const REPLICATION_LAG: Metric =
+    metric("ReplicationLag", "Milliseconds", Kind::Latency, &[Copier]);
+pub const DESTINATION_ONLY: Metric = metric("DestinationOnly", "Count", Kind::Progress, &[Sync]);
+pub const OBJECTS_ENQUEUED: Metric = metric("ObjectsEnqueued", "Count", Kind::Progress, &[Sync]);
+pub const REPLICAS_DELETED: Metric = metric("ReplicasDeleted", "Count", Kind::Progress, &[Sync]);
+pub const UPLOADS_ABORTED: Metric = metric("UploadsAborted", "Count", Kind::Progress, &[Sync]);
+/// 1 when a run stopped early and work remains.
+pub const SYNC_INCOMPLETE: Metric = metric("SyncIncomplete", "Count", Kind::Stalled, &[Sync]);
+/// Failed keys carried in the checkpoint for the next run.
+pub const PENDING_FAILURES: Metric = metric("PendingFailures", "Count", Kind::Failure, &[Sync]);
+pub const SYNC_DURATION: Metric = metric("SyncDuration", "Milliseconds", Kind::Progress, &[Sync]);
+/// A state object (checkpoint, upload record) was malformed or too large: the sync refused
+/// it rather than reset it. Emitted where the state store reports it, not by
+/// `SyncReport::emf`.
+pub const STATE_UNREADABLE: Metric = metric("StateUnreadable", "Count", Kind::Failure, &[Sync]);
+
+/// Every metric the functions emit.
+pub const METRICS: &[Metric] = &[
+    OBJECTS_COPIED,
+    OBJECTS_SKIPPED,
+    OBJECTS_FAILED,
+    DELETE_MARKERS_REPLICATED,
+    BYTES_COPIED,
+    REPLICATION_LAG,
+    DESTINATION_ONLY,
+    OBJECTS_ENQUEUED,
+    REPLICAS_DELETED,
+    UPLOADS_ABORTED,
+    SYNC_INCOMPLETE,
+    PENDING_FAILURES,
+    SYNC_DURATION,
+    STATE_UNREADABLE,
+];
 
 /// Counts for one invocation.
 #[derive(Debug, Default, Clone, PartialEq)]
@@ -47,21 +143,21 @@ impl Tally {
     /// The EMF document for these counts.
     pub fn emf(&self, function: &str, timestamp_ms: i64) -> Value {
         let mut metrics = vec![
-            ("ObjectsCopied", "Count", json!(self.copied)),
-            ("ObjectsSkipped", "Count", json!(self.skipped)),
-            ("ObjectsFailed", "Count", json!(self.failed)),
-            ("DeleteMarkersReplicated", "Count", json!(self.deleted)),
-            ("BytesCopied", "Bytes", json!(self.bytes)),
+            (OBJECTS_COPIED, json!(self.copied)),
+            (OBJECTS_SKIPPED, json!(self.skipped)),
+            (OBJECTS_FAILED, json!(self.failed)),
+            (DELETE_MARKERS_REPLICATED, json!(self.deleted)),
+            (BYTES_COPIED, json!(self.bytes)),
         ];
         if !self.lag_ms.is_empty() {
-            metrics.push(("ReplicationLag", "Milliseconds", json!(self.lag_ms)));
+            metrics.push((REPLICATION_LAG, json!(self.lag_ms)));
         }
         emf_document(function, timestamp_ms, &metrics)
     }
 }
 
-/// Builds an EMF document with one dimension, `FunctionName`.
-pub fn emf_document(function: &str, timestamp_ms: i64, metrics: &[(&str, &str, Value)]) -> Value {
+/// Builds an EMF document with one dimension, `FunctionName`, from metrics of [`METRICS`].
+pub fn emf_document(function: &str, timestamp_ms: i64, metrics: &[(Metric, Value)]) -> Value {
     let mut root = Map::new();
     root.insert(
         "_aws".into(),
@@ -70,13 +166,13 @@ pub fn emf_document(function: &str, timestamp_ms: i64, metrics: &[(&str, &str, V
             "CloudWatchMetrics": [{
                 "Namespace": NAMESPACE,
                 "Dimensions": [["FunctionName"]],
-                "Metrics": metrics.iter().map(|(name, unit, _)| json!({"Name": name, "Unit": unit})).collect::<Vec<_>>(),
+                "Metrics": metrics.iter().map(|(m, _)| json!({"Name": m.name, "Unit": m.unit})).collect::<Vec<_>>(),
             }]
         }),
     );
     root.insert("FunctionName".into(), json!(function));
-    for (name, _, value) in metrics {
-        root.insert((*name).into(), value.clone());
+    for (m, value) in metrics {
+        root.insert(m.name.into(), value.clone());
     }
     Value::Object(root)
 }
@@ -87,7 +183,7 @@ pub fn emit(document: &Value) {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::outcome::{Method, SkipReason};
 
@@ -123,5 +219,48 @@ mod tests {
         assert_eq!(doc["BytesCopied"], 10);
         assert_eq!(doc["ReplicationLag"], json!([250.0]));
         assert_eq!(doc["FunctionName"], "fn");
+    }
+
+    /// The names and units an EMF document declares.
+    pub(crate) fn declared(doc: &Value) -> Vec<(String, String)> {
+        doc["_aws"]["CloudWatchMetrics"][0]["Metrics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| {
+                (
+                    m["Name"].as_str().unwrap().into(),
+                    m["Unit"].as_str().unwrap().into(),
+                )
+            })
+            .collect()
+    }
+
+    /// What `METRICS` says `emitter` emits, as `declared` shows it.
+    pub(crate) fn listed_for(emitter: Emitter) -> Vec<(String, String)> {
+        METRICS
+            .iter()
+            .filter(|m| m.emitters.contains(&emitter))
+            .map(|m| (m.name.into(), m.unit.into()))
+            .collect()
+    }
+
+    #[test]
+    fn the_copier_emits_exactly_its_listed_metrics() {
+        let mut t = Tally::default();
+        t.lag_ms.push(1.0);
+        let mut emitted = declared(&t.emf("fn", 1));
+        let mut listed = listed_for(Emitter::Copier);
+        emitted.sort();
+        listed.sort();
+        assert_eq!(emitted, listed);
+    }
+
+    #[test]
+    fn metric_names_are_unique() {
+        let mut names: Vec<_> = METRICS.iter().map(|m| m.name).collect();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), METRICS.len());
     }
 }
