@@ -77,3 +77,19 @@ pub fn captured_requests(endpoint: &str) -> Vec<Value> {
         .map(|l| serde_json::from_str(l).expect("a JSON line"))
         .collect()
 }
+
+/// Records a world's configuration in the emulator's request log (`POST /_world`).
+pub fn record_world(endpoint: &str, world: &Value) {
+    use std::io::{Read, Write};
+    let address = endpoint.trim_start_matches("http://");
+    let body = world.to_string();
+    let Ok(mut stream) = std::net::TcpStream::connect(address) else {
+        return; // a fault proxy's endpoint that has gone: nothing to record through
+    };
+    let _ = write!(
+        stream,
+        "POST /_world HTTP/1.0\r\nHost: {address}\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    let _ = stream.read_to_end(&mut Vec::new());
+}
