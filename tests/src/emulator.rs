@@ -78,18 +78,26 @@ pub fn captured_requests(endpoint: &str) -> Vec<Value> {
         .collect()
 }
 
-/// Records a world's configuration in the emulator's request log (`POST /_world`).
+/// Records a world's configuration in the emulator's request log (`POST /_world`), trying
+/// again when a fault proxy in between answers for the emulator.
 pub fn record_world(endpoint: &str, world: &Value) {
     use std::io::{Read, Write};
     let address = endpoint.trim_start_matches("http://");
     let body = world.to_string();
-    let Ok(mut stream) = std::net::TcpStream::connect(address) else {
-        return; // a fault proxy's endpoint that has gone: nothing to record through
-    };
-    let _ = write!(
-        stream,
-        "POST /_world HTTP/1.0\r\nHost: {address}\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    );
-    let _ = stream.read_to_end(&mut Vec::new());
+    for _ in 0..20 {
+        let Ok(mut stream) = std::net::TcpStream::connect(address) else {
+            continue;
+        };
+        let _ = write!(
+            stream,
+            "POST /_world HTTP/1.0\r\nHost: {address}\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        let mut answer = String::new();
+        let _ = stream.read_to_string(&mut answer);
+        if answer.split(' ').nth(1) == Some("204") {
+            return;
+        }
+    }
+    panic!("the emulator at {endpoint} did not record this world's configuration");
 }

@@ -158,7 +158,7 @@ fn alarms_publish_to_a_topic_whose_key_cloudwatch_may_use() {
     statements(&key["Properties"]["KeyPolicy"], &mut found);
     let cloudwatch = found
         .iter()
-        .find(|s| s["Principal"]["Service"] == Value::from("cloudwatch.amazonaws.com"))
+        .find(|s| s["Principal"]["Service"] == "cloudwatch.amazonaws.com")
         .expect("a key policy statement for cloudwatch.amazonaws.com");
     let actions: Vec<Value> = as_list(cloudwatch.get("Action"));
     for needed in ["kms:Decrypt", "kms:GenerateDataKey*"] {
@@ -377,8 +377,12 @@ fn queue_settings_do_not_push_messages_to_the_dead_letter_queue() {
         .expect("a queue policy on the dead-letter queue");
     let mut found = Vec::new();
     statements(&dlq_policy.1["Properties"], &mut found);
-    assert!(found.iter().any(|s| s["Effect"] == Value::from("Deny")
-        && s["Condition"]["Bool"]["aws:SecureTransport"] == Value::from("false")));
+    assert!(
+        found
+            .iter()
+            .any(|s| s["Effect"] == "Deny"
+                && s["Condition"]["Bool"]["aws:SecureTransport"] == "false")
+    );
     for id in ["DeadLetterQueue", "CopierLogGroup", "SyncLogGroup"] {
         assert_eq!(r[id]["DeletionPolicy"], Value::from("Retain"), "{id}");
         assert_eq!(r[id]["UpdateReplacePolicy"], Value::from("Retain"), "{id}");
