@@ -208,7 +208,7 @@ impl World {
     /// Records this world's configuration in the emulator's request log, when there is one
     /// (`REPLICATOR_REQUEST_LOG`): the policy proof evaluates each request against the
     /// policies of the world that sent it.
-    fn register(&self) {
+    pub fn register(&self) {
         if std::env::var_os("REPLICATOR_REQUEST_LOG").is_none() {
             return;
         }
