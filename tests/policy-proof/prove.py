@@ -239,20 +239,16 @@ def simulation(policies, w, who, action, resource, context):
         identity = policies.functions if who == "functions" else ADMIN
         if action == "sts:AssumeRole":
             context["aws:PrincipalArn"] = principal
-            if policies.name == "templates" and who == "doctor":
-                pass  # the doctor's trust statement is the template's only
-            elif who == "doctor":
-                return None  # `replicator policies` prints the functions' trust only
+            if who == "doctor" and policies.name != "templates":
+                return None  # the doctor's expiring trust is the template's; the CLI prints the functions'
             return dict(principal=principal, action=action, resource=resource, account=DESTINATION_ACCOUNT,
                         context=context, identity=identity, resourcePolicy=policies.trust)
         if action == "sqs:SendMessage":
-            queue = resource.rstrip("/").rsplit("/", 1)[-1]
-            if resource != w.get("SYNC_QUEUE_URL"):
+            # The fan-out queue is the stack's own CopierQueue; `replicator policies` leaves
+            # the queue to the template, which creates it.
+            if resource != w.get("SYNC_QUEUE_URL") or policies.name != "templates":
                 return None
             resource = f"arn:aws:sqs:{REGION}:{SOURCE_ACCOUNT}:replicator-CopierQueue"
-            if policies.name != "templates":
-                return None  # the printed policy leaves the queue to the template (its own queue)
-            del queue
         account = SOURCE_ACCOUNT
         resource_policy = key_policy(SOURCE_ACCOUNT) if action.startswith("kms:") else None
         return dict(principal=principal, action=action, resource=resource, account=account, context=context,
