@@ -24,11 +24,19 @@ Requests are path-style (the tests set S3_FORCE_PATH_STYLE).
 
 For the security tests, GET /_capture answers with what every request carried that matters
 to them (JSON lines): method, path, the access key, session token and signature it was
-signed with, the expected-owner headers, and for STS AssumeRole the RoleArn and ExternalId."""
+signed with, the expected-owner headers, and for STS AssumeRole the RoleArn and ExternalId.
+
+For the policy proof (tests/policy-proof/prove.py), with REPLICATOR_REQUEST_LOG set to a
+directory, each request is also appended to REPLICATOR_REQUEST_LOG/<pid>.jsonl with what
+decides its IAM authorisation: the JSON target (KMS, SQS), the KMS KeyId, the SQS QueueUrl,
+IAM's RoleName, the SSE-KMS headers, the answer's status and SSE-KMS key, and for a request
+signed with AssumeRole credentials the session name and who assumed it; POST /_world records
+a test world's configuration there."""
 
 import datetime
 import io
 import json
+import os
 import re
 import sys
 import threading
@@ -71,6 +79,20 @@ EXPIRED = (
     b"<Message>The provided token has expired.</Message><RequestId>expired</RequestId></Error>"
 )
 CAPTURED = deque(maxlen=200_000)
+REQUEST_LOG = os.environ.get("REPLICATOR_REQUEST_LOG")
+LOG_LOCK = threading.Lock()
+# Session access key -> (the access key that assumed it, its session name, the role).
+SESSIONS = {}
+
+
+LOG_FILE = open(os.path.join(REQUEST_LOG, f"{os.getpid()}.jsonl"), "a", buffering=1) if REQUEST_LOG else None
+
+
+def log(record):
+    if LOG_FILE:
+        line = json.dumps(record) + "\n"
+        with LOG_LOCK:
+            LOG_FILE.write(line)
 SIGNED_BY = re.compile(r"Credential=([^/]+)/")
 
 
@@ -88,6 +110,10 @@ def capture(environ):
         "security_token": environ.get("HTTP_X_AMZ_SECURITY_TOKEN"),
         "signature": auth.rsplit("Signature=", 1)[1] if "Signature=" in auth else None,
     }
+    seen["target"] = environ.get("HTTP_X_AMZ_TARGET")
+    seen["sse"] = environ.get("HTTP_X_AMZ_SERVER_SIDE_ENCRYPTION")
+    seen["sse_key"] = environ.get("HTTP_X_AMZ_SERVER_SIDE_ENCRYPTION_AWS_KMS_KEY_ID")
+    seen["tagging"] = environ.get("HTTP_X_AMZ_TAGGING") is not None
     form = environ.get("CONTENT_TYPE", "").startswith("application/x-www-form-urlencoded")
     if environ.get("REQUEST_METHOD") == "POST" and seen["path"] == "/" and form:
         body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
@@ -96,8 +122,38 @@ def capture(environ):
         seen["action"] = fields.get("Action", [None])[0]
         seen["role_arn"] = fields.get("RoleArn", [None])[0]
         seen["external_id"] = fields.get("ExternalId", [None])[0]
+        seen["session_name"] = fields.get("RoleSessionName", [None])[0]
+        seen["role_name"] = fields.get("RoleName", [None])[0]
+    elif REQUEST_LOG and seen["target"] and environ.get("REQUEST_METHOD") == "POST":
+        body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+        environ["wsgi.input"] = io.BytesIO(body)
+        try:
+            fields = json.loads(body or b"{}")
+        except ValueError:
+            fields = {}
+        seen["key_id"] = fields.get("KeyId")
+        seen["queue_url"] = fields.get("QueueUrl")
+    session = SESSIONS.get(seen["access_key"])
+    if session:
+        seen["assumed_by"], seen["session"], seen["session_role"] = session
     CAPTURED.append(seen)
     return seen
+
+
+def logged(seen, start_response):
+    """start_response that also logs the request with its answer's status and SSE-KMS key."""
+    if not REQUEST_LOG:
+        return start_response
+
+    def respond(status, headers, exc_info=None):
+        answer = {k.lower(): v for k, v in headers}
+        record = {k: v for k, v in seen.items() if k not in ("signature", "security_token")}
+        record["status"] = int(status.split(" ", 1)[0])
+        record["answer_sse_key"] = answer.get("x-amz-server-side-encryption-aws-kms-key-id")
+        log(record)
+        return start_response(status, headers, exc_info) if exc_info else start_response(status, headers)
+
+    return respond
 
 
 def expected_owner_check(app):
@@ -115,15 +171,21 @@ def expected_owner_check(app):
             body = "".join(json.dumps(c) + "\n" for c in list(CAPTURED)).encode()
             start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
             return [body]
+        if environ.get("PATH_INFO") == "/_world":
+            body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+            log({"world": json.loads(body)})
+            start_response("204 No Content", [])
+            return [b""]
         SERVED[0] += 1
         seen = capture(environ)
+        start_response = logged(seen, start_response)
         # Credentials from AssumeRole stop working at their Expiration, as on AWS.
         expires = SESSION_EXPIRES.get(seen["access_key"])
         if expires is not None and time.time() > expires:
             start_response("400 Bad Request", [("Content-Type", "application/xml")])
             return [b"" if environ.get("REQUEST_METHOD") == "HEAD" else EXPIRED]
         if seen.get("action") == "AssumeRole":
-            return rewrite(app, environ, start_response, remember_session)
+            return rewrite(app, environ, start_response, remember_session(seen))
         checks = []
         copy_source = environ.get("HTTP_X_AMZ_COPY_SOURCE")
         expected = environ.get("HTTP_X_AMZ_EXPECTED_BUCKET_OWNER")
@@ -264,16 +326,21 @@ def current_etag_matches(path, if_match):
     return current is not None and current.etag.strip('"') == if_match.strip('"')
 
 
-def remember_session(body):
-    key = re.search(rb"<AccessKeyId>([^<]+)</AccessKeyId>", body)
-    expiration = re.search(rb"<Expiration>([^<]+)</Expiration>", body)
-    arn = re.search(rb"<AssumedRoleUser>.*?<Arn>([^<]+)</Arn>", body, re.S)
-    if key and expiration:
-        when = expiration.group(1).decode().replace("Z", "+00:00")
-        SESSION_EXPIRES[key.group(1).decode()] = datetime.datetime.fromisoformat(when).timestamp()
-    if key and arn:
-        SESSION_ARN[key.group(1).decode()] = arn.group(1).decode()
-    return body
+def remember_session(seen):
+    def change(body):
+        key = re.search(rb"<AccessKeyId>([^<]+)</AccessKeyId>", body)
+        expiration = re.search(rb"<Expiration>([^<]+)</Expiration>", body)
+        arn = re.search(rb"<AssumedRoleUser>.*?<Arn>([^<]+)</Arn>", body, re.S)
+        if key and expiration:
+            when = expiration.group(1).decode().replace("Z", "+00:00")
+            SESSION_EXPIRES[key.group(1).decode()] = datetime.datetime.fromisoformat(when).timestamp()
+        if key and arn:
+            SESSION_ARN[key.group(1).decode()] = arn.group(1).decode()
+        if key:
+            SESSIONS[key.group(1).decode()] = (seen["access_key"], seen.get("session_name"), seen.get("role_arn"))
+        return body
+
+    return change
 
 
 def remember_upload(access_key):

@@ -168,6 +168,7 @@ fn descendants(pid: u32) -> Vec<u32> {
 
 /// The environment the function needs to run against the emulator as the source account.
 pub fn function_env(world: &crate::World) -> Vec<(String, String)> {
+    world.register();
     let mut env: Vec<(String, String)> = world
         .vars()
         .into_iter()

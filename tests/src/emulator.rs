@@ -72,19 +72,36 @@ pub fn captured_requests(endpoint: &str) -> Vec<Value> {
 
 /// A request to the test front's own control endpoints (not S3); the answer's body.
 pub fn control(endpoint: &str, method: &str, path: &str, body: &str) -> String {
+    let response = exchange(endpoint, method, path, body).expect("a control request");
+    let (_, body) = response.split_once("\r\n\r\n").expect("an HTTP response");
+    body.to_owned()
+}
+
+/// One HTTP/1.0 exchange with the emulator's front; the whole answer.
+fn exchange(endpoint: &str, method: &str, path: &str, body: &str) -> std::io::Result<String> {
     use std::io::{Read, Write};
     let address = endpoint.trim_start_matches("http://");
-    let mut stream = std::net::TcpStream::connect(address).expect("connect to the emulator");
+    let mut stream = std::net::TcpStream::connect(address)?;
     write!(
         stream,
         "{method} {path} HTTP/1.0\r\nHost: {address}\r\nContent-Length: {}\r\n\r\n{body}",
         body.len()
-    )
-    .unwrap();
+    )?;
     let mut response = String::new();
-    stream
-        .read_to_string(&mut response)
-        .expect("read the answer");
-    let (_, body) = response.split_once("\r\n\r\n").expect("an HTTP response");
-    body.to_owned()
+    stream.read_to_string(&mut response)?;
+    Ok(response)
+}
+
+/// Records a world's configuration in the emulator's request log (`POST /_world`), trying
+/// again when a fault proxy in between answers for the emulator.
+pub fn record_world(endpoint: &str, world: &Value) {
+    let body = world.to_string();
+    for _ in 0..20 {
+        if let Ok(answer) = exchange(endpoint, "POST", "/_world", &body) {
+            if answer.split(' ').nth(1) == Some("204") {
+                return;
+            }
+        }
+    }
+    panic!("the emulator at {endpoint} did not record this world's configuration");
 }

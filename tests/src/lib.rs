@@ -31,6 +31,11 @@ pub const SOURCE_ACCOUNT: &str = "123456789012";
 pub const DESTINATION_ACCOUNT: &str = "222222222222";
 pub const DESTINATION_ROLE: &str = "arn:aws:iam::222222222222:role/replicator-destination";
 pub const EXTERNAL_ID: &str = "replicator-test-external-id";
+/// The functions' role, by the name both templates default to.
+pub const FUNCTION_ROLE: &str = "arn:aws:iam::123456789012:role/s3-fallback-replicator-functions";
+/// Who the emulator says the tests' source credentials are, as `aws:PrincipalArn` has it:
+/// the doctor's own principal.
+pub const DOCTOR_PRINCIPAL: &str = "arn:aws:iam::123456789012:user/moto";
 
 /// The workspace root (this crate lives in `tests/`).
 pub fn workspace() -> PathBuf {

@@ -17,7 +17,8 @@ use replicator_core::{Clients, Config, Replicator};
 use serde_json::Value;
 
 use crate::{
-    emulator, workspace, DESTINATION_ACCOUNT, DESTINATION_ROLE, EXTERNAL_ID, FIXTURE_BUCKET, REGION,
+    emulator, workspace, DESTINATION_ACCOUNT, DESTINATION_ROLE, DOCTOR_PRINCIPAL, EXTERNAL_ID,
+    FIXTURE_BUCKET, FUNCTION_ROLE, REGION,
 };
 
 fn static_credentials(id: &str, secret: &str, token: Option<String>) -> Credentials {
@@ -101,6 +102,7 @@ impl World {
     pub async fn on(endpoint: &str) -> World {
         let source_sdk = source_sdk(endpoint).await;
         let destination_sdk = destination_sdk(&source_sdk).await;
+        create_destination_role(&destination_sdk).await;
         let src = s3_client(&source_sdk);
         let dst = s3_client(&destination_sdk);
 
@@ -152,6 +154,7 @@ impl World {
     }
 
     pub fn config(&self) -> Config {
+        self.register();
         let vars = self.vars();
         Config::from_lookup(|k| vars.get(k).cloned()).expect("valid test configuration")
     }
@@ -182,6 +185,7 @@ impl World {
 
     /// `replicator SUBCOMMAND…` with this world's configuration as flags.
     pub fn cli_args(&self, args: &[&str]) -> Vec<String> {
+        self.register();
         let mut argv = vec!["replicator".to_owned()];
         argv.extend(args.iter().map(|a| a.to_string()));
         for (k, v) in self.vars() {
@@ -199,6 +203,26 @@ impl World {
             Some(REGION.to_owned()),
             "event-copier-test",
         )
+    }
+
+    /// Records this world's configuration in the emulator's request log, when there is one
+    /// (`REPLICATOR_REQUEST_LOG`): the policy proof evaluates each request against the
+    /// policies of the world that sent it.
+    pub fn register(&self) {
+        if std::env::var_os("REPLICATOR_REQUEST_LOG").is_none() {
+            return;
+        }
+        let mut world: serde_json::Map<String, Value> = self
+            .vars()
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), Value::from(v)))
+            .collect();
+        world.insert("source_key_arn".into(), self.source_key_arn.clone().into());
+        world.insert(
+            "destination_key_arn".into(),
+            self.destination_key_arn.clone().into(),
+        );
+        crate::emulator::record_world(&self.endpoint, &Value::Object(world));
     }
 
     /// Sets one of the replicator's variables for this world.
@@ -339,6 +363,41 @@ impl World {
             .unwrap_or_else(|e| panic!("events/{name}: {e}"));
         let text = text.replace(FIXTURE_BUCKET, &self.source_bucket);
         serde_json::from_str(&text).unwrap_or_else(|e| panic!("events/{name}: {e}"))
+    }
+}
+
+/// The destination role's trust policy as deploy/destination-account.yaml writes it: the
+/// functions' role and, until `doctor_until`, the doctor's principal, both with the
+/// ExternalId.
+pub fn trust_policy(doctor_until: Option<&str>) -> Value {
+    let one = |arn: &str| {
+        serde_json::json!({"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::123456789012:root"},
+            "Action": "sts:AssumeRole", "Condition": {"StringEquals": {"sts:ExternalId": EXTERNAL_ID},
+            "ArnEquals": {"aws:PrincipalArn": arn}}})
+    };
+    let mut doctor = one(DOCTOR_PRINCIPAL);
+    if let Some(until) = doctor_until {
+        doctor["Condition"]["DateLessThan"] = serde_json::json!({"aws:CurrentTime": until});
+    }
+    serde_json::json!({"Version": "2012-10-17", "Statement": [one(FUNCTION_ROLE), doctor]})
+}
+
+/// The destination role in the destination account's IAM (the emulator's STS does not need
+/// it; the doctor reads its trust policy), once per emulator.
+async fn create_destination_role(destination: &SdkConfig) {
+    let name = DESTINATION_ROLE.rsplit('/').next().unwrap();
+    let created = aws_sdk_iam::Client::new(destination)
+        .create_role()
+        .role_name(name)
+        .assume_role_policy_document(trust_policy(Some("2099-01-01T00:00:00Z")).to_string())
+        .send()
+        .await;
+    if let Err(e) = created {
+        let text = format!("{e:?}");
+        assert!(
+            text.contains("EntityAlreadyExists"),
+            "create {name}: {text}"
+        );
     }
 }
 

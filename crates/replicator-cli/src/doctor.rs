@@ -10,6 +10,7 @@ mod kms;
 mod probe;
 mod report;
 mod source;
+mod trust;
 
 use aws_config::SdkConfig;
 use replicator_core::{Clients, Config};
@@ -26,11 +27,11 @@ enum Id {
     SourceObject,
     SourceKey,
     AssumeRole,
+    DestinationTrust,
     DestinationBucket,
     DestinationVersioning,
     DestinationEncryption,
     DestinationKey,
-    DestinationKeyUsable,
     Probe,
 }
 
@@ -48,7 +49,7 @@ const NO_BUCKET: (Id, &str) = (
     "the destination bucket is not reachable",
 );
 const NO_KEY: (Id, &str) = (Id::DestinationKey, "the key is not usable");
-const NOT_USABLE: &str = "the bucket or the key is not usable";
+const NOT_USABLE: &str = "the bucket is not usable";
 
 const PLAN: &[Step] = &[
     Step {
@@ -87,6 +88,11 @@ const PLAN: &[Step] = &[
         needs: &[],
     },
     Step {
+        id: Id::DestinationTrust,
+        name: "destination role trusts only the functions",
+        needs: &[NO_ROLE],
+    },
+    Step {
         id: Id::DestinationBucket,
         name: "destination bucket owned by the expected account",
         needs: &[NO_ROLE],
@@ -106,20 +112,11 @@ const PLAN: &[Step] = &[
         name: "destination KMS key",
         needs: &[NO_ROLE],
     },
-    Step {
-        id: Id::DestinationKeyUsable,
-        name: "destination KMS key usable by the role",
-        needs: &[NO_ROLE, NO_KEY],
-    },
+    // Also what proves the role may use the key: its grant is through S3 only.
     Step {
         id: Id::Probe,
         name: "probe write with the destination key",
-        needs: &[
-            NO_ROLE,
-            NO_KEY,
-            (Id::DestinationBucket, NOT_USABLE),
-            (Id::DestinationKeyUsable, NOT_USABLE),
-        ],
+        needs: &[NO_ROLE, NO_KEY, (Id::DestinationBucket, NOT_USABLE)],
     },
 ];
 
@@ -138,10 +135,19 @@ pub(crate) struct Context<'a> {
     pub source_key: Option<String>,
     /// The destination key's ARN (destination KMS key).
     pub key_arn: Option<String>,
+    /// The region of the destination key, for its `kms:ViaService` condition.
+    pub destination_region: String,
+    /// The functions' role, when given (`--function-role-arn`): the one principal the
+    /// destination role should trust besides the doctor.
+    pub function_role_arn: Option<String>,
 }
 
 /// Runs every check; later ones are skipped when what they need failed.
-pub async fn run(sdk: &SdkConfig, config: &Config) -> Vec<Check> {
+pub async fn run(
+    sdk: &SdkConfig,
+    config: &Config,
+    function_role_arn: Option<String>,
+) -> Vec<Check> {
     let partition = config
         .destination
         .role_arn
@@ -159,6 +165,16 @@ pub async fn run(sdk: &SdkConfig, config: &Config) -> Vec<Check> {
         caller: None,
         source_key: None,
         key_arn: None,
+        destination_region: config
+            .destination
+            .kms_key_id
+            .split(':')
+            .nth(3)
+            .map(str::to_owned)
+            .or_else(|| config.destination.region.clone())
+            .or_else(|| sdk.region().map(|r| r.to_string()))
+            .unwrap_or_default(),
+        function_role_arn,
     };
     let mut passed = Vec::new();
     let mut checks = Vec::new();
@@ -167,7 +183,7 @@ pub async fn run(sdk: &SdkConfig, config: &Config) -> Vec<Check> {
             Some((_, because)) => Check::skipped(step.name, because),
             None => Check::from_verdict(step.name, one(step.id, &mut cx).await),
         };
-        if check.status == Status::Pass {
+        if matches!(check.status, Status::Pass | Status::Warn) {
             passed.push(step.id);
         }
         checks.push(check);
@@ -184,11 +200,11 @@ async fn one(id: Id, cx: &mut Context<'_>) -> report::Verdict {
         Id::SourceObject => source::object(cx).await,
         Id::SourceKey => source::key(cx).await,
         Id::AssumeRole => destination::assume_role(cx).await,
+        Id::DestinationTrust => trust::check(cx).await,
         Id::DestinationBucket => destination::bucket(cx).await,
         Id::DestinationVersioning => destination::versioning(cx).await,
         Id::DestinationEncryption => destination::encryption(cx).await,
         Id::DestinationKey => kms::describe(cx).await,
-        Id::DestinationKeyUsable => kms::usable(cx).await,
         Id::Probe => probe::write_read_delete(cx).await,
     }
 }

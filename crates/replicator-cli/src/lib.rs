@@ -81,7 +81,10 @@ pub fn command() -> Command {
     cmd.subcommand(
         Command::new("doctor")
             .about("run every check a replication needs; exit 1 if any fails")
-            .arg(json()),
+            .arg(json())
+            .arg(Arg::new("function-role-arn").long("function-role-arn").help(
+                "the source functions' role ARN: the one principal besides the doctor the destination role should trust",
+            )),
     )
     .subcommand(
         Command::new("policies")
@@ -97,7 +100,18 @@ pub fn command() -> Command {
             .arg(
                 Arg::new("source-kms-key-arn")
                     .long("source-kms-key-arn")
-                    .help("the source bucket's KMS key, if SSE-KMS"),
+                    .help("the source bucket's KMS key ARN, if SSE-KMS"),
+            )
+            .arg(
+                Arg::new("destination-kms-key-arn")
+                    .long("destination-kms-key-arn")
+                    .help("the key ARN DESTINATION_KMS_KEY_ID names, when that is an alias ARN"),
+            )
+            .arg(
+                Arg::new("show-external-id")
+                    .long("show-external-id")
+                    .action(ArgAction::SetTrue)
+                    .help("print the ExternalId in the trust policy (a placeholder otherwise)"),
             ),
     )
     .subcommand(
@@ -180,7 +194,10 @@ pub async fn run(args: Vec<String>, sdk: Option<SdkConfig>, out: &mut dyn Write)
         }
     };
     match name {
-        "doctor" => run_doctor(&sdk, &config, sub.get_flag("json"), out).await,
+        "doctor" => {
+            let role = sub.get_one::<String>("function-role-arn").cloned();
+            run_doctor(&sdk, &config, role, sub.get_flag("json"), out).await
+        }
         "copy" => copy(&sdk, config, sub, out).await,
         "sync" => {
             let sync_config = match SyncConfig::from_lookup(lookup(&matches)) {
@@ -203,8 +220,14 @@ pub async fn run(args: Vec<String>, sdk: Option<SdkConfig>, out: &mut dyn Write)
     }
 }
 
-async fn run_doctor(sdk: &SdkConfig, config: &Config, json: bool, out: &mut dyn Write) -> i32 {
-    let checks = doctor::run(sdk, config).await;
+async fn run_doctor(
+    sdk: &SdkConfig,
+    config: &Config,
+    function_role_arn: Option<String>,
+    json: bool,
+    out: &mut dyn Write,
+) -> i32 {
+    let checks = doctor::run(sdk, config, function_role_arn).await;
     let failed = checks.iter().any(|c| c.status == doctor::Status::Fail);
     if json {
         let doc = serde_json::json!({"ok": !failed, "checks": checks});
@@ -217,13 +240,19 @@ async fn run_doctor(sdk: &SdkConfig, config: &Config, json: bool, out: &mut dyn 
         for c in &checks {
             let mark = match c.status {
                 doctor::Status::Pass => "✓",
+                doctor::Status::Warn => "!",
                 doctor::Status::Fail => "✗",
                 doctor::Status::Skip => "-",
             };
             let _ = writeln!(out, "{mark} {:<48} {}", c.name, c.detail);
         }
-        for c in checks.iter().filter(|c| c.status == doctor::Status::Fail) {
-            let _ = writeln!(out, "\n✗ {}", c.name);
+        for c in checks.iter().filter(|c| c.status != doctor::Status::Pass) {
+            let mark = match c.status {
+                doctor::Status::Fail => "✗",
+                doctor::Status::Warn => "!",
+                _ => continue,
+            };
+            let _ = writeln!(out, "\n{mark} {}", c.name);
             let _ = writeln!(out, "  cause: {}", c.cause.as_deref().unwrap_or_default());
             let _ = writeln!(out, "  fix:   {}", c.fix.as_deref().unwrap_or_default());
         }
@@ -241,21 +270,29 @@ async fn run_doctor(sdk: &SdkConfig, config: &Config, json: bool, out: &mut dyn 
 }
 
 fn print_policies(config: &Config, sub: &ArgMatches, out: &mut dyn Write) -> i32 {
-    let role = sub
-        .get_one::<String>("function-role-arn")
-        .cloned()
-        .unwrap_or_else(|| {
-            "<FUNCTION_ROLE_ARN: the FunctionRoleArn output of the source stack>".into()
-        });
-    let source_key = sub
-        .get_one::<String>("source-kms-key-arn")
-        .map(String::as_str);
-    let bundle = policies::bundle(
-        config,
-        &role,
-        source_key,
-        config.destination.replicate_deletes,
-    );
+    let sync_deletes = match SyncConfig::from_lookup(lookup(sub)) {
+        Ok(sync) => sync.delete,
+        Err(e) => {
+            let _ = writeln!(out, "invalid configuration: {e}");
+            return EXIT_USAGE;
+        }
+    };
+    let flag = |name: &str| sub.get_one::<String>(name).cloned();
+    let options = policies::Options {
+        function_role_arn: flag("function-role-arn"),
+        source_key_arn: flag("source-kms-key-arn"),
+        destination_key_arn: flag("destination-kms-key-arn"),
+        show_external_id: sub.get_flag("show-external-id"),
+        // Delete markers on replicas: the copier's (REPLICATE_DELETES) and the sync's.
+        deletes: config.destination.replicate_deletes || sync_deletes,
+    };
+    let bundle = match policies::bundle(config, &options) {
+        Ok(b) => b,
+        Err(e) => {
+            let _ = writeln!(out, "{e}");
+            return EXIT_USAGE;
+        }
+    };
     if sub.get_flag("json") {
         let doc: serde_json::Map<String, serde_json::Value> = bundle
             .into_iter()

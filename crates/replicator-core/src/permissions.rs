@@ -61,13 +61,25 @@ pub const DESTINATION_BUCKET_ACTIONS: &[&str] = &[
     "s3:GetEncryptionConfiguration", // doctor
 ];
 
-/// The destination role, on the destination KMS key.
+/// The destination role, on the destination KMS key, through S3 only (condition
+/// `kms:ViaService: s3.<destination region>.amazonaws.com`): nothing calls KMS directly
+/// with them, not even the doctor, whose probe write proves them.
 pub const DESTINATION_KEY_ACTIONS: &[&str] = &[
     "kms:GenerateDataKey", // SSE-KMS PUT and multipart
-    "kms:Encrypt",
-    "kms:Decrypt",     // completing an SSE-KMS multipart upload; reading the checkpoint
-    "kms:DescribeKey", // doctor
+    "kms:Decrypt",         // completing an SSE-KMS multipart upload; reading the checkpoint
 ];
+
+/// The destination role, on the destination KMS key, called directly: the doctor's check
+/// that the key exists, is enabled and symmetric.
+pub const DESTINATION_KEY_DESCRIBE_ACTIONS: &[&str] = &["kms:DescribeKey"];
+
+/// The destination role, on itself: the doctor reads whom its trust policy trusts.
+pub const DESTINATION_ROLE_ACTIONS: &[&str] = &["iam:GetRole"];
+
+/// The `kms:ViaService` value the destination key grant requires.
+pub fn s3_via_service(region: &str) -> String {
+    format!("s3.{region}.amazonaws.com")
+}
 
 /// Where the doctor's probe objects go.
 pub fn probe_prefix(destination_prefix: &str) -> String {

@@ -352,7 +352,11 @@ async fn verify(world: &World, o: &Object) -> Result<(), String> {
 
 /// Runs `replicator doctor` with this world's configuration and prints its output.
 async fn doctor(world: &World) -> i32 {
-    let argv = world.cli_args(&["doctor"]);
+    let argv = world.cli_args(&[
+        "doctor",
+        "--function-role-arn",
+        replicator_tests::FUNCTION_ROLE,
+    ]);
     let mut out = Vec::new();
     let code = replicator_cli::run(argv, Some(world.source_sdk.clone()), &mut out).await;
     print!("{}", String::from_utf8_lossy(&out));

@@ -47,14 +47,32 @@ async fn doctor_passes_a_healthy_setup_and_leaves_nothing_behind() {
     world
         .put_with("some/object", b"x".to_vec(), |p| p.tagging("a=b"))
         .await;
-    let (code, out) = cli(&world, &["doctor"]).await;
+    let (code, out) = cli(
+        &world,
+        &[
+            "doctor",
+            "--function-role-arn",
+            replicator_tests::FUNCTION_ROLE,
+        ],
+    )
+    .await;
     assert_eq!(code, 0, "{out}");
-    assert!(!out.contains('✗'), "{out}");
+    assert!(!out.contains('✗') && !out.contains("\n! "), "{out}");
     assert!(
         out.contains("✓ probe write with the destination key"),
         "{out}"
     );
     assert!(out.contains("✓ assume destination role"), "{out}");
+    assert!(
+        out.contains("✓ destination role trusts only the functions"),
+        "{out}"
+    );
+    // The role's key grant is through S3 only: the doctor never calls GenerateDataKey itself.
+    let direct = replicator_tests::captured_requests(&world.endpoint)
+        .into_iter()
+        .filter(|r| r["target"] == "TrentService.GenerateDataKey")
+        .count();
+    assert_eq!(direct, 0, "the doctor called kms:GenerateDataKey directly");
     let probes = world
         .dst
         .list_object_versions()
@@ -283,11 +301,19 @@ async fn policies_grant_exactly_what_the_engine_uses_and_match_the_templates() {
     let trust = doc("destination account: the destination role's trust policy");
     assert_eq!(
         trust["Statement"][0]["Principal"]["AWS"],
-        "arn:aws:iam::123456789012:role/fn"
+        "arn:aws:iam::123456789012:root"
     );
     assert_eq!(
-        trust["Statement"][0]["Condition"]["StringEquals"]["sts:ExternalId"],
-        replicator_tests::EXTERNAL_ID
+        trust["Statement"][0]["Condition"]["ArnEquals"]["aws:PrincipalArn"],
+        "arn:aws:iam::123456789012:role/fn"
+    );
+    // Defect 6: the ExternalId is not printed unless asked for.
+    assert!(!out.contains(replicator_tests::EXTERNAL_ID), "{out}");
+    assert!(
+        trust["Statement"][0]["Condition"]["StringEquals"]["sts:ExternalId"]
+            .as_str()
+            .is_some_and(|id| id.starts_with("<DESTINATION_EXTERNAL_ID")),
+        "{trust}"
     );
 
     let dest = doc("destination account: the destination role's permissions");
@@ -298,6 +324,8 @@ async fn policies_grant_exactly_what_the_engine_uses_and_match_the_templates() {
         .chain(DESTINATION_STATE_ACTIONS)
         .chain(DESTINATION_DELETE_ACTIONS)
         .chain(DESTINATION_KEY_ACTIONS)
+        .chain(DESTINATION_KEY_DESCRIBE_ACTIONS)
+        .chain(DESTINATION_ROLE_ACTIONS)
         .map(|a| a.to_string())
         .collect();
     assert_eq!(policy_actions(dest), engine_dest);
@@ -376,4 +404,206 @@ async fn copy_and_sync_from_the_command_line() {
     let (code, out) = cli(&broken, &["copy", "k"]).await;
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("FAILED   k: access denied"), "{out}");
+}
+
+/// A world on an emulator of its own (its IAM role can be changed without racing others).
+async fn own_world() -> (replicator_tests::Emulator, World) {
+    let emulator = replicator_tests::start_emulator();
+    let world = World::on(&emulator.endpoint()).await;
+    (emulator, world)
+}
+
+async fn set_trust(world: &World, policy: &Value) {
+    aws_sdk_iam::Client::new(&world.destination_sdk)
+        .update_assume_role_policy()
+        .role_name("replicator-destination")
+        .policy_document(policy.to_string())
+        .send()
+        .await
+        .unwrap();
+}
+
+/// Defect 2: anyone trusted besides the functions' role and the doctor (with an expiry) is
+/// a ✗, named.
+#[tokio::test]
+async fn doctor_reports_principals_trusted_besides_the_functions_and_itself() {
+    use replicator_tests::world::trust_policy;
+    let (_emulator, world) = own_world().await;
+    let args = [
+        "doctor",
+        "--json",
+        "--function-role-arn",
+        replicator_tests::FUNCTION_ROLE,
+    ];
+    let trust_check = "destination role trusts only the functions";
+    let (code, out) = cli(&world, &args).await;
+    assert_eq!(code, 0, "{out}");
+
+    let mut extra = trust_policy(Some("2099-01-01T00:00:00Z"));
+    let mut alice = extra["Statement"][0].clone();
+    alice["Condition"]["ArnEquals"]["aws:PrincipalArn"] =
+        "arn:aws:iam::123456789012:user/alice".into();
+    extra["Statement"].as_array_mut().unwrap().push(alice);
+    set_trust(&world, &extra).await;
+    let (code, out) = cli(&world, &args).await;
+    let doc: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(code, 1, "{out}");
+    let c = check(&doc, trust_check);
+    assert_eq!(c["status"], "fail", "{c}");
+    assert!(c["cause"].as_str().unwrap().contains("user/alice"), "{c}");
+
+    // The doctor's own trust without an expiry would be left behind.
+    set_trust(&world, &trust_policy(None)).await;
+    let (code, out) = cli(&world, &args).await;
+    assert_eq!(code, 1, "{out}");
+    let doc: Value = serde_json::from_str(&out).unwrap();
+    let c = check(&doc, trust_check);
+    assert!(
+        c["cause"]
+            .as_str()
+            .unwrap()
+            .contains("no aws:CurrentTime expiry"),
+        "{c}"
+    );
+}
+
+/// Defect 10: a bucket without default encryption is a warning saying what it means, not a
+/// missing s3:GetEncryptionConfiguration.
+#[tokio::test]
+async fn doctor_calls_a_missing_configuration_a_warning_not_a_missing_permission() {
+    let world = World::new().await;
+    let bucket = format!("{}-plain", world.source_bucket);
+    let world = world.with_source_bucket(bucket.clone()).await;
+    let (_, doc) = doctor_json(&world).await;
+    let c = check(&doc, "source default encryption");
+    assert_eq!(c["status"], "warn", "{c}");
+    assert!(
+        c["detail"]
+            .as_str()
+            .unwrap()
+            .contains("ServerSideEncryptionConfigurationNotFoundError"),
+        "{c}"
+    );
+    assert!(c["cause"].as_str().unwrap().contains(&bucket), "{c}");
+    assert!(!c["fix"].as_str().unwrap().contains("allow"), "{c}");
+}
+
+/// Defect 10: a 5xx, or an answer cut short, is not a missing permission.
+#[tokio::test]
+async fn doctor_says_a_server_error_or_a_broken_answer_is_not_a_permission_problem() {
+    use replicator_tests::faults::{Fault, FaultProxy, Rule};
+    let world = World::new().await;
+    let proxy = FaultProxy::start(
+        &world.endpoint,
+        vec![
+            Rule::new(
+                &format!("GET /{}*encryption", world.destination_bucket),
+                1.0,
+                Fault::InternalError,
+            ),
+            Rule::new(
+                &format!("GET /{}*encryption", world.source_bucket),
+                1.0,
+                Fault::TruncatedBody,
+            ),
+        ],
+        0x10,
+    )
+    .await;
+    let sdk = replicator_tests::source_sdk(&proxy.endpoint()).await;
+    let mut out = Vec::new();
+    let code =
+        replicator_cli::run(world.cli_args(&["doctor", "--json"]), Some(sdk), &mut out).await;
+    let out = String::from_utf8(out).unwrap();
+    assert_eq!(code, 1, "{out}");
+    let doc: Value = serde_json::from_str(&out).unwrap();
+    for name in [
+        "destination default encryption",
+        "source default encryption",
+    ] {
+        let c = check(&doc, name);
+        assert_eq!(c["status"], "fail", "{c}");
+        assert!(
+            c["cause"]
+                .as_str()
+                .unwrap()
+                .contains("not for a missing permission"),
+            "{name}: {c}"
+        );
+        assert!(!c["fix"].as_str().unwrap().contains("allow"), "{name}: {c}");
+    }
+}
+
+/// `replicator policies` with these extra arguments, as JSON sections.
+async fn policies_json(world: &World, extra: &[&str]) -> (i32, String) {
+    let mut args = vec!["policies", "--json"];
+    args.extend(extra);
+    cli(world, &args).await
+}
+
+/// Defect 6: the source key's ViaService region is the source key's; an alias ARN is not an
+/// IAM resource; the ExternalId only on request.
+#[tokio::test]
+async fn policies_take_each_key_region_from_its_own_arn_and_refuse_an_alias_resource() {
+    let mut world = World::new().await;
+    world.set(
+        "DESTINATION_KMS_KEY_ID",
+        "arn:aws:kms:eu-west-1:222222222222:key/00000000-1111-2222-3333-444444444444",
+    );
+    let source_key = "arn:aws:kms:us-east-1:123456789012:key/55555555-6666-7777-8888-999999999999";
+    let (code, out) = policies_json(&world, &["--source-kms-key-arn", source_key]).await;
+    assert_eq!(code, 0, "{out}");
+    let bundle: Value = serde_json::from_str(&out).unwrap();
+    let section = |prefix: &str| {
+        bundle
+            .as_object()
+            .unwrap()
+            .iter()
+            .find(|(k, _)| k.starts_with(prefix))
+            .unwrap()
+            .1
+            .clone()
+    };
+    let source = section("source account: the functions' role policy");
+    let decrypt = source["Statement"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["Resource"] == source_key)
+        .unwrap()
+        .clone();
+    assert_eq!(
+        decrypt["Condition"]["StringEquals"]["kms:ViaService"],
+        "s3.us-east-1.amazonaws.com"
+    );
+    let dest = section("destination account: the destination role's permissions");
+    let key = dest["Statement"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["Sid"] == "UseReplicaKeyThroughS3")
+        .unwrap()
+        .clone();
+    assert_eq!(
+        key["Condition"]["StringEquals"]["kms:ViaService"],
+        "s3.eu-west-1.amazonaws.com"
+    );
+
+    let (_, shown) = policies_json(&world, &["--show-external-id"]).await;
+    assert!(shown.contains(replicator_tests::EXTERNAL_ID), "{shown}");
+
+    world.set(
+        "DESTINATION_KMS_KEY_ID",
+        "arn:aws:kms:eu-west-1:222222222222:alias/replicas",
+    );
+    let (code, out) = policies_json(&world, &[]).await;
+    assert_eq!(code, 2, "{out}");
+    assert!(
+        out.contains("alias ARN") && out.contains("--destination-kms-key-arn"),
+        "{out}"
+    );
+    let key_arn = "arn:aws:kms:eu-west-1:222222222222:key/00000000-1111-2222-3333-444444444444";
+    let (code, out) = policies_json(&world, &["--destination-kms-key-arn", key_arn]).await;
+    assert_eq!(code, 0, "{out}");
+    assert!(!out.contains("alias/replicas\""), "{out}");
 }

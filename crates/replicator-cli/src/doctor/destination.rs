@@ -2,9 +2,11 @@
 //! bucket's owner (ExpectedBucketOwner), versioning and default encryption.
 
 use replicator_core::permissions;
-use serde_json::json;
 
-use super::report::{failed, message, on_error, statement, status, versioning_enabled, Verdict};
+use super::report::{
+    answer, failed, message, not_a_permission, on_error_or_missing, statement, versioning_enabled,
+    Answer, Verdict,
+};
 use super::Context;
 
 pub async fn assume_role(cx: &mut Context<'_>) -> Verdict {
@@ -30,16 +32,13 @@ pub async fn assume_role(cx: &mut Context<'_>) -> Verdict {
             };
             Ok(format!("{arn}{note}"))
         }
+        Err(e) if answer(&e) == Answer::Other => Err(not_a_permission(&e)),
         Err(e) => {
             let me = cx
                 .caller
-                .clone()
-                .unwrap_or_else(|| "<the function role ARN>".into());
-            let mut trust =
-                json!({"Effect": "Allow", "Principal": {"AWS": me}, "Action": "sts:AssumeRole"});
-            if let Some(id) = &dest.external_id {
-                trust["Condition"] = json!({"StringEquals": {"sts:ExternalId": id}});
-            }
+                .as_deref()
+                .map(principal_arn)
+                .unwrap_or_else(|| "<the caller's ARN>".into());
             let cause = if dest.external_id.is_none() {
                 format!(
                     "STS refused AssumeRole on {} and no ExternalId was sent: the role does not trust {me}, requires an ExternalId (set DESTINATION_EXTERNAL_ID), or does not exist",
@@ -51,15 +50,29 @@ pub async fn assume_role(cx: &mut Context<'_>) -> Verdict {
                     dest.role_arn
                 )
             };
+            // Never "add me to the trust policy": a trust added by hand outlives the check.
             Err(failed(
                 message(&e),
                 cause,
                 format!(
-                    "in the destination account, add to the trust policy of {}: {trust} (and allow sts:AssumeRole on it to the caller)",
-                    dest.role_arn
+                    "run the doctor as the functions' role, or trust it for a day only: in the destination account, deploy deploy/destination-account.yaml with DoctorPrincipalArn={me} DoctorTrustExpires=<UTC time, e.g. tomorrow> (the same ExternalId as the functions); the trust ends by itself, and the doctor reports any other"
                 ),
             ))
         }
+    }
+}
+
+/// The IAM principal behind a caller ARN: an assumed-role session becomes its role (as
+/// `aws:PrincipalArn` gives it), an STS-style user ARN its IAM user.
+pub fn principal_arn(caller: &str) -> String {
+    let parts: Vec<&str> = caller.splitn(6, ':').collect();
+    if parts.len() < 6 || parts[2] != "sts" {
+        return caller.to_owned();
+    }
+    let (partition, account, resource) = (parts[1], parts[4], parts[5]);
+    match resource.split('/').collect::<Vec<_>>().as_slice() {
+        ["assumed-role", role, ..] => format!("arn:{partition}:iam::{account}:role/{role}"),
+        _ => format!("arn:{partition}:iam::{account}:{resource}"),
     }
 }
 
@@ -83,15 +96,16 @@ pub async fn bucket(cx: &mut Context<'_>) -> Verdict {
     {
         Ok(_) => Ok(format!("s3://{} owned by {}", dest.bucket, dest.account_id)),
         Err(e) => {
-            let (cause, fix) = match status(&e) {
-                Some(404) => (
+            let (cause, fix) = match answer(&e) {
+                Answer::Other => return Err(not_a_permission(&e)),
+                Answer::Missing => (
                     format!("bucket {} does not exist", dest.bucket),
                     format!(
                         "create it in account {} (deploy/destination-account.yaml with CreateBucket=true) or fix DESTINATION_BUCKET",
                         dest.account_id
                     ),
                 ),
-                _ => (
+                Answer::Denied => (
                     format!(
                         "bucket {} is not owned by account {} (DESTINATION_ACCOUNT_ID), or the destination role may not list it",
                         dest.bucket, dest.account_id
@@ -126,9 +140,13 @@ pub async fn encryption(cx: &mut Context<'_>) -> Verdict {
         .bucket(&cx.config.destination.bucket)
         .send()
         .await
-        .map_err(on_error(
+        .map_err(on_error_or_missing(
             "the destination role cannot read the bucket's default encryption",
             allow_bucket(cx),
+            format!(
+                "s3://{} has no default encryption configuration: replicas are still written with DESTINATION_KMS_KEY_ID, but anything else written there is not",
+                cx.config.destination.bucket
+            ),
         ))?;
     let detail = out
         .server_side_encryption_configuration()

@@ -5,7 +5,7 @@
 use aws_sdk_s3::types::ServerSideEncryption;
 use replicator_core::permissions;
 
-use super::report::{failed, message, on_error, statement, Verdict};
+use super::report::{failed, message, on_error, statement, statement_via_s3, Verdict};
 use super::Context;
 
 pub async fn write_read_delete(cx: &mut Context<'_>) -> Verdict {
@@ -35,7 +35,11 @@ pub async fn write_read_delete(cx: &mut Context<'_>) -> Verdict {
                     permissions::DESTINATION_OBJECT_ACTIONS,
                     &format!("{}/{}*", cx.dst_arn, dest.prefix)
                 ),
-                statement(permissions::DESTINATION_KEY_ACTIONS, &key_arn)
+                statement_via_s3(
+                    permissions::DESTINATION_KEY_ACTIONS,
+                    &key_arn,
+                    &cx.destination_region
+                )
             ),
         ))?;
     let written_with = s3

@@ -5,7 +5,10 @@ use aws_sdk_kms::types::KeyState;
 use aws_sdk_s3::types::ServerSideEncryption;
 use replicator_core::permissions;
 
-use super::report::{failed, message, on_error, statement, status, versioning_enabled, Verdict};
+use super::report::{
+    answer, failed, message, not_a_permission, on_error, on_error_or_missing, statement,
+    versioning_enabled, Answer, Verdict,
+};
 use super::Context;
 
 pub async fn caller_identity(cx: &mut Context<'_>) -> Verdict {
@@ -36,15 +39,16 @@ pub async fn bucket(cx: &mut Context<'_>) -> Verdict {
     {
         Ok(_) => Ok(format!("s3://{}", source.bucket)),
         Err(e) => {
-            let (cause, fix) = match status(&e) {
-                Some(404) => (
+            let (cause, fix) = match answer(&e) {
+                Answer::Missing => (
                     format!(
                         "bucket {} does not exist (or is in another partition)",
                         source.bucket
                     ),
                     "set SOURCE_BUCKET to the bucket's exact name".to_owned(),
                 ),
-                _ => (
+                Answer::Other => return Err(not_a_permission(&e)),
+                Answer::Denied => (
                     format!(
                         "access denied to {}{}",
                         source.bucket,
@@ -87,11 +91,15 @@ pub async fn encryption(cx: &mut Context<'_>) -> Verdict {
         .bucket(&cx.config.source.bucket)
         .send()
         .await
-        .map_err(on_error(
+        .map_err(on_error_or_missing(
             "cannot read the bucket's default encryption",
             format!(
                 "allow s3:GetEncryptionConfiguration on {} to the caller",
                 cx.src_arn
+            ),
+            format!(
+                "s3://{} has no default encryption configuration: objects uploaded without encryption headers are stored as S3 decides (SSE-S3 today), and the doctor cannot learn a source KMS key to check",
+                cx.config.source.bucket
             ),
         ))?;
     let rule = out

@@ -58,23 +58,24 @@ pub struct SyncReport {
 impl SyncReport {
     /// The EMF document for this run.
     pub fn emf(&self, function: &str) -> serde_json::Value {
-        crate::metrics::emf_document(
+        use crate::metrics::*;
+        emf_document(
             function,
             now_ms(),
             &[
-                ("ObjectsCopied", "Count", json!(self.copied)),
-                ("ObjectsSkipped", "Count", json!(self.skipped)),
-                ("ObjectsFailed", "Count", json!(self.failed)),
-                ("BytesCopied", "Bytes", json!(self.bytes)),
-                ("DestinationOnly", "Count", json!(self.destination_only)),
-                ("ObjectsEnqueued", "Count", json!(self.enqueued)),
-                ("InventoryRows", "Count", json!(self.inventory_rows)),
-                ("ReplicasDeleted", "Count", json!(self.deleted)),
-                ("UploadsAborted", "Count", json!(self.uploads_aborted)),
-                ("StateUnreadable", "Count", json!(self.state_unreadable)),
-                ("SyncIncomplete", "Count", json!(u64::from(!self.complete))),
-                ("PendingFailures", "Count", json!(self.failed_keys.len())),
-                ("SyncDuration", "Milliseconds", json!(self.duration_ms)),
+                (OBJECTS_COPIED, json!(self.copied)),
+                (OBJECTS_SKIPPED, json!(self.skipped)),
+                (OBJECTS_FAILED, json!(self.failed)),
+                (BYTES_COPIED, json!(self.bytes)),
+                (DESTINATION_ONLY, json!(self.destination_only)),
+                (OBJECTS_ENQUEUED, json!(self.enqueued)),
+                (INVENTORY_ROWS, json!(self.inventory_rows)),
+                (REPLICAS_DELETED, json!(self.deleted)),
+                (UPLOADS_ABORTED, json!(self.uploads_aborted)),
+                (STATE_UNREADABLE, json!(self.state_unreadable)),
+                (SYNC_INCOMPLETE, json!(u64::from(!self.complete))),
+                (PENDING_FAILURES, json!(self.failed_keys.len())),
+                (SYNC_DURATION, json!(self.duration_ms)),
             ],
         )
     }
@@ -82,13 +83,14 @@ impl SyncReport {
     /// The EMF document for a run that failed as a whole: `SyncFailed`, and
     /// `StateUnreadable` when the checkpoint is not the replicator's.
     pub fn failed_emf(function: &str, error: &crate::ReplicationError) -> serde_json::Value {
+        use crate::metrics::{emf_document, STATE_UNREADABLE, SYNC_FAILED};
         let unreadable = matches!(error, crate::ReplicationError::StateUnreadable { .. });
-        crate::metrics::emf_document(
+        emf_document(
             function,
             now_ms(),
             &[
-                ("SyncFailed", "Count", json!(1)),
-                ("StateUnreadable", "Count", json!(u64::from(unreadable))),
+                (SYNC_FAILED, json!(1)),
+                (STATE_UNREADABLE, json!(u64::from(unreadable))),
             ],
         )
     }
@@ -98,5 +100,40 @@ impl SyncReport {
         if list.len() < REPORTED_KEYS {
             list.push(key.to_owned());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::tests::{declared, listed_for};
+    use crate::metrics::{Emitter, SYNC_FAILED};
+
+    #[test]
+    fn the_sync_report_emits_exactly_its_listed_metrics() {
+        let mut emitted = declared(&SyncReport::default().emf("fn"));
+        // Emitted by a run that failed as a whole, not by a run's report.
+        let mut listed: Vec<_> = listed_for(Emitter::Sync)
+            .into_iter()
+            .filter(|(name, _)| name != SYNC_FAILED.name)
+            .collect();
+        emitted.sort();
+        listed.sort();
+        assert_eq!(emitted, listed);
+    }
+
+    #[test]
+    fn a_failed_run_emits_only_listed_sync_metrics() {
+        let error = crate::ReplicationError::StateUnreadable {
+            resource: "s3://b/k".into(),
+            reason: "malformed".into(),
+        };
+        let doc = SyncReport::failed_emf("fn", &error);
+        let listed = listed_for(Emitter::Sync);
+        for metric in declared(&doc) {
+            assert!(listed.contains(&metric), "{metric:?} not listed for the sync");
+        }
+        assert_eq!(doc["SyncFailed"], 1);
+        assert_eq!(doc["StateUnreadable"], 1);
     }
 }

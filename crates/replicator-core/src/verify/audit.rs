@@ -82,15 +82,18 @@ pub struct AuditReport {
 impl AuditReport {
     /// The EMF document for this run: every class of this run's objects, and their sum.
     pub fn emf(&self, function: &str) -> serde_json::Value {
+        use crate::metrics::{
+            AUDIT_DURATION, AUDIT_INCOMPLETE, OBJECTS_VERIFIED, VERIFY_PROBLEMS, VERIFY_REPAIRED,
+        };
         let mut metrics = vec![
-            ("ObjectsVerified", "Count", json!(self.run.objects)),
-            ("VerifyProblems", "Count", json!(self.run.problem_count())),
-            ("VerifyRepaired", "Count", json!(self.run.repaired)),
-            ("AuditIncomplete", "Count", json!(u64::from(!self.complete))),
-            ("AuditDuration", "Milliseconds", json!(self.duration_ms)),
+            (OBJECTS_VERIFIED, json!(self.run.objects)),
+            (VERIFY_PROBLEMS, json!(self.run.problem_count())),
+            (VERIFY_REPAIRED, json!(self.run.repaired)),
+            (AUDIT_INCOMPLETE, json!(u64::from(!self.complete))),
+            (AUDIT_DURATION, json!(self.duration_ms)),
         ];
         for class in Class::ALL {
-            metrics.push((class.metric(), "Count", json!(self.run.count(class))));
+            metrics.push((class.metric(), json!(self.run.count(class))));
         }
         crate::metrics::emf_document(function, now_ms(), &metrics)
     }
@@ -450,6 +453,17 @@ fn pass_id(started_ms: i64, prefix: &str, options: Options) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::metrics::tests::{declared, listed_for};
+    use crate::metrics::Emitter;
+
+    #[test]
+    fn the_audit_report_emits_exactly_its_listed_metrics() {
+        let mut emitted = declared(&AuditReport::default().emf("fn"));
+        let mut listed = listed_for(Emitter::Audit);
+        emitted.sort();
+        listed.sort();
+        assert_eq!(emitted, listed);
+    }
 
     #[test]
     fn pass_ids_sort_by_time_and_name_their_scope() {

@@ -86,19 +86,20 @@ impl Class {
     }
 
     /// The EMF metric counting this class.
-    pub fn metric(self) -> &'static str {
+    pub fn metric(self) -> crate::metrics::Metric {
+        use crate::metrics::*;
         match self {
-            Class::Ok => "VerifyOk",
-            Class::Missing => "VerifyMissing",
-            Class::Stale => "VerifyStale",
-            Class::Corrupt => "VerifyCorrupt",
-            Class::WrongKey => "VerifyWrongKey",
-            Class::LockDrift => "VerifyLockDrift",
-            Class::MetadataDrift => "VerifyMetadataDrift",
-            Class::TagDrift => "VerifyTagDrift",
-            Class::Unverifiable => "VerifyUnverifiable",
-            Class::Extra => "VerifyExtra",
-            Class::Foreign => "VerifyForeign",
+            Class::Ok => VERIFY_OK,
+            Class::Missing => VERIFY_MISSING,
+            Class::Stale => VERIFY_STALE,
+            Class::Corrupt => VERIFY_CORRUPT,
+            Class::WrongKey => VERIFY_WRONG_KEY,
+            Class::LockDrift => VERIFY_LOCK_DRIFT,
+            Class::MetadataDrift => VERIFY_METADATA_DRIFT,
+            Class::TagDrift => VERIFY_TAG_DRIFT,
+            Class::Unverifiable => VERIFY_UNVERIFIABLE,
+            Class::Extra => VERIFY_EXTRA,
+            Class::Foreign => VERIFY_FOREIGN,
         }
     }
 
@@ -129,7 +130,7 @@ mod tests {
                 serde_json::to_value(c).unwrap(),
                 serde_json::json!(c.name())
             );
-            assert!(c.metric().starts_with("Verify"));
+            assert!(c.metric().name.starts_with("Verify"));
             assert!(!c.is_repairable() || c.is_problem());
         }
         assert_eq!(Class::from_name("nope"), None);
