@@ -17,9 +17,13 @@ Some AWS behaviours are put right in front of moto, as AWS has them:
   (moto repeats the success);
 - ListMultipartUploads reports each upload's initiator (the session ARN for assumed-role
   credentials) and when it was initiated (moto answers a fixed user and 2010 for all);
-- GetBucketVersioning and ListParts answer with the root elements S3 documents
-  (VersioningConfiguration, ListPartsResult; moto names them GetBucketVersioningResponse and
-  ListPartsResponse, which strict SDKs such as Rust's reject).
+- GetBucketReplication answers the rules as PutBucketReplication stored them (moto replaces
+  each rule's Filter and DeleteMarkerReplication);
+- GetBucketVersioning, GetBucketNotificationConfiguration and ListParts answer with the root
+  elements S3 documents (VersioningConfiguration, NotificationConfiguration,
+  ListPartsResult; moto names them GetBucketVersioningResponse,
+  GetBucketNotificationResponse and ListPartsResponse, which strict SDKs such as Rust's
+  reject).
 Requests are path-style (the tests set S3_FORCE_PATH_STYLE).
 
 For the security tests, GET /_capture answers with what every request carried that matters
@@ -46,6 +50,7 @@ from urllib.parse import parse_qs, quote_plus, unquote
 
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 from moto.s3.models import FakeKey, S3Backend, s3_backends
+from moto.s3.responses import S3Response
 from werkzeug.serving import make_server
 
 DENIED = (
@@ -210,6 +215,11 @@ def expected_owner_check(app):
         if environ.get("REQUEST_METHOD") == "GET" and query == "versioning":
             return rewrite(app, environ, start_response,
                            lambda b: b.replace(b"GetBucketVersioningResponse", b"VersioningConfiguration"))
+        # The root is NotificationConfiguration ("GetBucketNotificationConfiguration",
+        # https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetBucketNotificationConfiguration.html).
+        if environ.get("REQUEST_METHOD") == "GET" and query == "notification":
+            return rewrite(app, environ, start_response,
+                           lambda b: b.replace(b"GetBucketNotificationResponse", b"NotificationConfiguration"))
         # ListMultipartUploads reports who started each upload and when ("Initiator",
         # "Initiated": https://docs.aws.amazon.com/AmazonS3/latest/API/API_ListMultipartUploads.html).
         if environ.get("REQUEST_METHOD") == "POST" and re.search(r"(^|&)uploads(=|&|$)", query):
@@ -434,6 +444,42 @@ def list_object_versions_under_prefix(self, bucket_name, *args, **kwargs):
 
 
 S3Backend.list_object_versions = list_object_versions_under_prefix
+
+# GetBucketReplication answers the configuration PutBucketReplication stored, as S3 does
+# ("GetBucketReplication", https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetBucketReplication.html:
+# the response body is the ReplicationConfiguration). moto rebuilds each rule with
+# Filter.Prefix "" and DeleteMarkerReplication Disabled, whatever was put.
+_put_bucket_replication = S3Backend.put_bucket_replication
+
+
+def put_bucket_replication_as_written(self, bucket_name, replication):
+    _put_bucket_replication(self, bucket_name, replication)
+    self.get_bucket(bucket_name).replication_xml = replication.get("_as_written")
+
+
+S3Backend.put_bucket_replication = put_bucket_replication_as_written
+_replication_config_from_xml = S3Response._replication_config_from_xml
+
+
+def replication_config_keeping_xml(self, xml):
+    config = _replication_config_from_xml(self, xml)
+    config["_as_written"] = xml if isinstance(xml, str) else xml.decode()
+    return config
+
+
+S3Response._replication_config_from_xml = replication_config_keeping_xml
+_get_bucket_replication = S3Response.get_bucket_replication
+
+
+def get_bucket_replication_as_written(self):
+    bucket = self.backend.get_bucket(self.bucket_name)
+    written = getattr(bucket, "replication_xml", None)
+    if getattr(bucket, "replication", None) and written:
+        return 200, {"Content-Type": "application/xml"}, written
+    return _get_bucket_replication(self)
+
+
+S3Response.get_bucket_replication = get_bucket_replication_as_written
 
 app = expected_owner_check(DomainDispatcherApplication(create_backend_app))
 server = make_server("127.0.0.1", 0, app, threaded=True)

@@ -141,6 +141,8 @@ class Stack:
                 return all(self.resolve(e) for e in x)
             if t == "Or":
                 return any(self.resolve(e) for e in x)
+            if t == "Condition":
+                return self.condition(x)
             if t == "Select":
                 return self.resolve(x[1])[int(self.resolve(x[0]))]
             if t == "Split":

@@ -7,6 +7,7 @@
 
 mod destination;
 mod kms;
+mod native;
 mod probe;
 mod report;
 mod source;
@@ -26,6 +27,7 @@ enum Id {
     SourceEncryption,
     SourceObject,
     SourceKey,
+    NativeReplication,
     AssumeRole,
     DestinationTrust,
     DestinationBucket,
@@ -80,6 +82,11 @@ const PLAN: &[Step] = &[
     Step {
         id: Id::SourceKey,
         name: "source KMS key usable",
+        needs: &[NO_SOURCE],
+    },
+    Step {
+        id: Id::NativeReplication,
+        name: "native replication beside this replicator",
         needs: &[NO_SOURCE],
     },
     Step {
@@ -140,14 +147,23 @@ pub(crate) struct Context<'a> {
     /// The functions' role, when given (`--function-role-arn`): the one principal the
     /// destination role should trust besides the doctor.
     pub function_role_arn: Option<String>,
+    /// The copier's queue, when given (`--copier-queue-arn`): where native replication's
+    /// failure events should go.
+    pub copier_queue_arn: Option<String>,
+}
+
+/// What the operator tells the doctor beyond the configuration.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// The functions' role: the one principal besides the doctor the destination role
+    /// should trust.
+    pub function_role_arn: Option<String>,
+    /// The copier's queue, which native replication's failure events should reach.
+    pub copier_queue_arn: Option<String>,
 }
 
 /// Runs every check; later ones are skipped when what they need failed.
-pub async fn run(
-    sdk: &SdkConfig,
-    config: &Config,
-    function_role_arn: Option<String>,
-) -> Vec<Check> {
+pub async fn run(sdk: &SdkConfig, config: &Config, options: Options) -> Vec<Check> {
     let partition = config
         .destination
         .role_arn
@@ -174,7 +190,8 @@ pub async fn run(
             .or_else(|| config.destination.region.clone())
             .or_else(|| sdk.region().map(|r| r.to_string()))
             .unwrap_or_default(),
-        function_role_arn,
+        function_role_arn: options.function_role_arn,
+        copier_queue_arn: options.copier_queue_arn,
     };
     let mut passed = Vec::new();
     let mut checks = Vec::new();
@@ -199,6 +216,7 @@ async fn one(id: Id, cx: &mut Context<'_>) -> report::Verdict {
         Id::SourceEncryption => source::encryption(cx).await,
         Id::SourceObject => source::object(cx).await,
         Id::SourceKey => source::key(cx).await,
+        Id::NativeReplication => native::replication(cx).await,
         Id::AssumeRole => destination::assume_role(cx).await,
         Id::DestinationTrust => trust::check(cx).await,
         Id::DestinationBucket => destination::bucket(cx).await,

@@ -84,6 +84,9 @@ pub fn command() -> Command {
             .arg(json())
             .arg(Arg::new("function-role-arn").long("function-role-arn").help(
                 "the source functions' role ARN: the one principal besides the doctor the destination role should trust",
+            ))
+            .arg(Arg::new("copier-queue-arn").long("copier-queue-arn").help(
+                "the copier's queue ARN (the stack's CopierQueueArn output): where native replication's failure events should go",
             )),
     )
     .subcommand(
@@ -195,8 +198,11 @@ pub async fn run(args: Vec<String>, sdk: Option<SdkConfig>, out: &mut dyn Write)
     };
     match name {
         "doctor" => {
-            let role = sub.get_one::<String>("function-role-arn").cloned();
-            run_doctor(&sdk, &config, role, sub.get_flag("json"), out).await
+            let options = doctor::Options {
+                function_role_arn: sub.get_one::<String>("function-role-arn").cloned(),
+                copier_queue_arn: sub.get_one::<String>("copier-queue-arn").cloned(),
+            };
+            run_doctor(&sdk, &config, options, sub.get_flag("json"), out).await
         }
         "copy" => copy(&sdk, config, sub, out).await,
         "sync" => {
@@ -223,11 +229,11 @@ pub async fn run(args: Vec<String>, sdk: Option<SdkConfig>, out: &mut dyn Write)
 async fn run_doctor(
     sdk: &SdkConfig,
     config: &Config,
-    function_role_arn: Option<String>,
+    options: doctor::Options,
     json: bool,
     out: &mut dyn Write,
 ) -> i32 {
-    let checks = doctor::run(sdk, config, function_role_arn).await;
+    let checks = doctor::run(sdk, config, options).await;
     let failed = checks.iter().any(|c| c.status == doctor::Status::Fail);
     if json {
         let doc = serde_json::json!({"ok": !failed, "checks": checks});

@@ -99,15 +99,18 @@ pub const NATIVE_FAILURES_HEALED: Metric =
     metric("NativeFailuresHealed", "Count", Kind::Progress, &[Copier]);
 /// Native replication events that ask for nothing (replicated after the threshold, not
 /// tracked), acknowledged.
-pub const NATIVE_EVENTS_ACKNOWLEDGED: Metric =
-    metric("NativeEventsAcknowledged", "Count", Kind::Progress, &[Copier]);
+pub const NATIVE_EVENTS_ACKNOWLEDGED: Metric = metric(
+    "NativeEventsAcknowledged",
+    "Count",
+    Kind::Progress,
+    &[Copier],
+);
 pub const OBJECTS_VERIFIED: Metric = metric("ObjectsVerified", "Count", Kind::Progress, &[Audit]);
 /// Source objects whose replica an audit did not prove good.
 pub const VERIFY_PROBLEMS: Metric = metric("VerifyProblems", "Count", Kind::Failure, &[Audit]);
 pub const VERIFY_REPAIRED: Metric = metric("VerifyRepaired", "Count", Kind::Progress, &[Audit]);
 /// 1 when an audit run stopped early and its pass goes on next run.
-pub const AUDIT_INCOMPLETE: Metric =
-    metric("AuditIncomplete", "Count", Kind::Stalled, &[Audit]);
+pub const AUDIT_INCOMPLETE: Metric = metric("AuditIncomplete", "Count", Kind::Stalled, &[Audit]);
 pub const AUDIT_DURATION: Metric =
     metric("AuditDuration", "Milliseconds", Kind::Progress, &[Audit]);
 /// An audit's count of one verification class (`verify::Class::metric`); their sum over

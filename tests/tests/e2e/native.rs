@@ -179,3 +179,170 @@ async fn heal_mode_copies_only_what_native_replication_failed_or_left_pending_to
     assert_eq!(report.copied, 1, "{report:?}");
     world.assert_replica(pending.0, pending.0.as_bytes()).await;
 }
+
+/// `replicator doctor --json` with the copier's queue given: its native-replication check.
+async fn doctor_native_check(world: &World, queue_arn: &str) -> (i32, Value) {
+    let argv = world.cli_args(&["doctor", "--json", "--copier-queue-arn", queue_arn]);
+    let mut out = Vec::new();
+    let code = replicator_cli::run(argv, Some(world.source_sdk.clone()), &mut out).await;
+    let out = String::from_utf8(out).unwrap();
+    let doc: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
+    let check = doc["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "native replication beside this replicator")
+        .unwrap_or_else(|| panic!("no native replication check in {doc}"))
+        .clone();
+    (code, check)
+}
+
+/// A native configuration on the source: one rule to this world's destination (replication
+/// metrics on or off), one to another bucket under `logs/`.
+async fn put_native_configuration(world: &World, metrics: bool) {
+    use aws_sdk_s3::types::{
+        DeleteMarkerReplication, DeleteMarkerReplicationStatus, Destination, Metrics,
+        MetricsStatus, ReplicationConfiguration, ReplicationRule, ReplicationRuleFilter,
+        ReplicationRuleStatus,
+    };
+    let rule = |id: &str, prefix: &str, bucket: &str, metrics: bool| {
+        let mut destination = Destination::builder().bucket(format!("arn:aws:s3:::{bucket}"));
+        if metrics {
+            destination = destination.metrics(
+                Metrics::builder()
+                    .status(MetricsStatus::Enabled)
+                    .build()
+                    .unwrap(),
+            );
+        }
+        ReplicationRule::builder()
+            .id(id)
+            .priority(if prefix.is_empty() { 1 } else { 2 })
+            .status(ReplicationRuleStatus::Enabled)
+            .filter(ReplicationRuleFilter::builder().prefix(prefix).build())
+            .delete_marker_replication(
+                DeleteMarkerReplication::builder()
+                    .status(DeleteMarkerReplicationStatus::Disabled)
+                    .build(),
+            )
+            .destination(destination.build().unwrap())
+            .build()
+            .unwrap()
+    };
+    world
+        .src
+        .put_bucket_replication()
+        .bucket(&world.source_bucket)
+        .replication_configuration(
+            ReplicationConfiguration::builder()
+                .role("arn:aws:iam::111111111111:role/native-replication")
+                .rules(rule(
+                    "to-the-replica-bucket",
+                    "",
+                    &world.destination_bucket,
+                    metrics,
+                ))
+                .rules(rule("logs-elsewhere", "logs/", "elsewhere", true))
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+}
+
+/// The queue's ARN, and the source's failure events sent to it (or nowhere).
+async fn failure_events_to(world: &World, queue_url: &str, subscribe: bool) -> String {
+    use aws_sdk_s3::types::{Event, NotificationConfiguration, QueueConfiguration};
+    let arn = aws_sdk_sqs::Client::new(&world.source_sdk)
+        .get_queue_attributes()
+        .queue_url(queue_url)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .unwrap()
+        .attributes()
+        .and_then(|a| a.get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn))
+        .unwrap()
+        .clone();
+    let mut notifications = NotificationConfiguration::builder();
+    if subscribe {
+        notifications = notifications.queue_configurations(
+            QueueConfiguration::builder()
+                .queue_arn(&arn)
+                .events(Event::from("s3:Replication:OperationFailedReplication"))
+                .build()
+                .unwrap(),
+        );
+    }
+    world
+        .src
+        .put_bucket_notification_configuration()
+        .bucket(&world.source_bucket)
+        .notification_configuration(notifications.build())
+        .send()
+        .await
+        .unwrap();
+    arn
+}
+
+#[tokio::test]
+async fn doctor_reports_the_native_configuration_with_and_without_metrics() {
+    let mut world = World::new().await;
+    world.set("NATIVE_REPLICATION", "heal");
+    let queue = crate::common::queue(&world).await;
+    let arn = failure_events_to(&world, &queue, true).await;
+
+    // No native replication, heal mode: a warning that heal mode would copy everything.
+    let (code, check) = doctor_native_check(&world, &arn).await;
+    assert_eq!(code, 0, "a warning, not a failure: {check}");
+    assert_eq!(check["status"], "warn", "{check}");
+    assert!(
+        check["cause"]
+            .as_str()
+            .unwrap()
+            .contains("no replication configuration"),
+        "{check}"
+    );
+
+    // Metrics on, events to the copier's queue: the rules are shown as they were put.
+    put_native_configuration(&world, true).await;
+    let (code, check) = doctor_native_check(&world, &arn).await;
+    assert_eq!((code, &check["status"]), (0, &json!("pass")), "{check}");
+    let detail = check["detail"].as_str().unwrap();
+    for shown in [
+        "rule to-the-replica-bucket (Enabled, prefix \"\")",
+        "rule logs-elsewhere (Enabled, prefix \"logs/\") → arn:aws:s3:::elsewhere",
+        "covers all of \"\"",
+        "failure events go to the copier's queue",
+    ] {
+        assert!(detail.contains(shown), "{shown:?} not in {detail}");
+    }
+
+    // Metrics off: S3 sends no failure events; the rule is named, and how to turn them on.
+    put_native_configuration(&world, false).await;
+    let (code, check) = doctor_native_check(&world, &arn).await;
+    assert_eq!((code, &check["status"]), (0, &json!("warn")), "{check}");
+    let cause = check["cause"].as_str().unwrap();
+    assert!(
+        cause.contains("replication metrics are off on rule(s) to-the-replica-bucket"),
+        "{cause}"
+    );
+    assert!(check["fix"]
+        .as_str()
+        .unwrap()
+        .contains("Metrics Status=Enabled"));
+
+    // Metrics on, but the events go nowhere: the wiring to add.
+    put_native_configuration(&world, true).await;
+    failure_events_to(&world, &queue, false).await;
+    let (_, check) = doctor_native_check(&world, &arn).await;
+    assert_eq!(check["status"], "warn", "{check}");
+    assert!(
+        check["fix"]
+            .as_str()
+            .unwrap()
+            .contains("put-bucket-notification-configuration"),
+        "{check}"
+    );
+}

@@ -291,7 +291,9 @@ fn alarm_metrics(alarm: &Value) -> Vec<(String, String, String)> {
 fn function_of(emitter: replicator_core::metrics::Emitter) -> &'static str {
     match emitter {
         replicator_core::metrics::Emitter::Copier => "EventCopierFunction",
-        replicator_core::metrics::Emitter::Sync => "ScheduledSyncFunction",
+        replicator_core::metrics::Emitter::Sync | replicator_core::metrics::Emitter::Audit => {
+            "ScheduledSyncFunction"
+        }
     }
 }
 
@@ -539,4 +541,81 @@ fn the_deploy_guide_names_only_parameters_the_templates_have() {
             "DEPLOY.md names parameter {n}, which no template has"
         );
     }
+}
+
+/// Whether a template condition holds for `params` (defaults for the rest): the intrinsic
+/// functions conditions use here (`!Equals` of a `!Ref` and a string, `!Not`, `!And`,
+/// `!Or`, `!Condition`).
+fn holds(template: &Value, condition: &Value, params: &[(&str, &str)]) -> bool {
+    let Value::Tagged(t) = condition else {
+        panic!("not a condition: {condition:?}")
+    };
+    let value = |v: &Value| -> String {
+        match reference(v) {
+            Some(name) => params
+                .iter()
+                .find(|(p, _)| *p == name)
+                .map(|(_, v)| (*v).to_owned())
+                .unwrap_or_else(|| {
+                    let default = parameter_default(template, name);
+                    default.as_str().map(str::to_owned).unwrap_or_else(|| {
+                        serde_yaml::to_string(default).unwrap().trim().to_owned()
+                    })
+                }),
+            None => v.as_str().unwrap().to_owned(),
+        }
+    };
+    let all = || t.value.as_sequence().unwrap().iter();
+    match t.tag.to_string().as_str() {
+        "!Equals" => value(&t.value[0]) == value(&t.value[1]),
+        "!Not" => !holds(template, &t.value[0], params),
+        "!And" => all().all(|c| holds(template, c, params)),
+        "!Or" => all().any(|c| holds(template, c, params)),
+        "!Condition" => holds(
+            template,
+            &template["Conditions"][t.value.as_str().unwrap()],
+            params,
+        ),
+        other => panic!("{other} in a condition"),
+    }
+}
+
+/// The copier queue's policy statements that hold for `params`.
+fn queue_statements(template: &Value, params: &[(&str, &str)]) -> Vec<String> {
+    let policy = &template["Resources"]["CopierQueuePolicy"]["Properties"]["PolicyDocument"];
+    policy["Statement"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .filter_map(|s| match s {
+            Value::Tagged(t) if t.tag == "!If" => {
+                let name = t.value[0].as_str().unwrap();
+                let yes = holds(template, &template["Conditions"][name], params);
+                let chosen = &t.value[if yes { 1 } else { 2 }];
+                chosen["Sid"].as_str().map(str::to_owned)
+            }
+            s => s["Sid"].as_str().map(str::to_owned),
+        })
+        .collect()
+}
+
+/// Native replication's failure events come only through S3 notifications (EventBridge
+/// carries none): with NativeReplicationEvents the queue accepts them in either mode.
+#[test]
+fn the_copier_queue_accepts_native_failure_events_in_either_trigger_mode() {
+    let template = load("template.yaml");
+    let s3 = "SourceBucketNotifications".to_owned();
+    let rule = "SourceBucketEventBridgeRule".to_owned();
+    let with = |mode, events| {
+        queue_statements(
+            &template,
+            &[("TriggerMode", mode), ("NativeReplicationEvents", events)],
+        )
+    };
+    let eventbridge = with("EventBridge", "false");
+    assert!(!eventbridge.contains(&s3) && eventbridge.contains(&rule));
+    let both = with("EventBridge", "true");
+    assert!(both.contains(&s3) && both.contains(&rule), "{both:?}");
+    let notifications = with("S3Notifications", "false");
+    assert!(notifications.contains(&s3) && !notifications.contains(&rule));
 }

@@ -131,7 +131,10 @@ mod tests {
         let doc = SyncReport::failed_emf("fn", &error);
         let listed = listed_for(Emitter::Sync);
         for metric in declared(&doc) {
-            assert!(listed.contains(&metric), "{metric:?} not listed for the sync");
+            assert!(
+                listed.contains(&metric),
+                "{metric:?} not listed for the sync"
+            );
         }
         assert_eq!(doc["SyncFailed"], 1);
         assert_eq!(doc["StateUnreadable"], 1);

@@ -479,7 +479,7 @@ mod tests {
         let report = AuditReport::default();
         let doc = report.emf("fn");
         for class in Class::ALL {
-            assert_eq!(doc[class.metric()], 0, "{class}");
+            assert_eq!(doc[class.metric().name], 0, "{class}");
         }
         assert_eq!(doc["ObjectsVerified"], 0);
     }
