@@ -228,6 +228,36 @@ async fn main() -> ExitCode {
             }
         }
     }
+
+    println!(
+        "\nbeside native replication (the emulator's native-replication simulator acts as S3):"
+    );
+    let native = NativeDemo::start(&world).await;
+    let native_events = native.events(&world, dir.path());
+    for (name, file) in &native_events {
+        let answer = tokio::task::block_in_place(|| watch.invoke("event-copier", file));
+        match answer {
+            Ok(v) => println!("  {name:<44} -> {v}"),
+            Err(e) => {
+                failures += 1;
+                println!("  {name}: FAILED: {e}");
+            }
+        }
+    }
+    match tokio::task::block_in_place(|| watch.invoke("scheduled-sync", &sched)) {
+        Ok(v) => println!(
+            "  {:<44} -> copied={} skipped={} failed={} complete={}",
+            "scheduled sync after native replication",
+            v["copied"],
+            v["skipped"],
+            v["failed"],
+            v["complete"]
+        ),
+        Err(e) => {
+            failures += 1;
+            println!("  scheduled sync: FAILED: {e}");
+        }
+    }
     drop(watch);
 
     println!(
@@ -302,8 +332,9 @@ async fn main() -> ExitCode {
         failures += 1;
         println!("\nreplayed event: {versions} replica versions                FAIL");
     }
-    println!("\n$ replicator doctor   (healthy setup)");
-    let code = doctor(&world).await;
+    failures += native.check(&world).await;
+    println!("\n$ replicator doctor --copier-queue-arn …   (healthy setup)");
+    let code = doctor(&world, &native.queue_arn).await;
     if code != 0 {
         failures += 1;
     }
@@ -314,14 +345,14 @@ async fn main() -> ExitCode {
         .send()
         .await
         .expect("disable key");
-    if doctor(&world).await != 1 {
+    if doctor(&world, &native.queue_arn).await != 1 {
         failures += 1;
     }
 
     if failures == 0 {
         println!(
             "\nPASS: every object replicated, byte-identical, encrypted with the destination key; \
-             doctor passes, then names the disabled key"
+             a native replica left alone, a native failure healed; doctor passes, then names the disabled key"
         );
         ExitCode::SUCCESS
     } else {
@@ -350,12 +381,208 @@ async fn verify(world: &World, o: &Object) -> Result<(), String> {
     Ok(())
 }
 
+/// Two objects beside native replication: one native replication COMPLETED (its replica
+/// carries x-amz-replication-status REPLICA and the source's version id), one it FAILED (its
+/// failure event goes to the copier through SQS).
+struct NativeDemo {
+    /// The copier's queue, which the source sends native failure events to.
+    queue_arn: String,
+    replicated: (&'static str, String),
+    failed: (&'static str, String, Vec<u8>),
+    failure_event: Value,
+}
+
+impl NativeDemo {
+    async fn start(world: &World) -> NativeDemo {
+        let replicated = "native/replicated by S3.csv";
+        let failed = "native/failed by S3.csv";
+        let replicated_version = world.put(replicated, bytes(900, 40)).await;
+        let body = bytes(800, 41);
+        let failed_version = world.put(failed, body.clone()).await;
+        world.native_replication(replicated, &replicated_version, "COMPLETED", "");
+        let failure_event = world.native_replication(
+            failed,
+            &failed_version,
+            "FAILED",
+            "DstPutObjectNotPermitted",
+        )["event"]
+            .clone();
+        let queue_arn = native_configuration(world).await;
+        println!(
+            "  s3://{}: native rule demo-native to s3://{} with replication metrics; failure events to {queue_arn}",
+            world.source_bucket, world.destination_bucket
+        );
+        println!(
+            "  s3://{}/{replicated}: native replication COMPLETED",
+            world.source_bucket
+        );
+        println!(
+            "  s3://{}/{failed}: native replication FAILED (DstPutObjectNotPermitted)",
+            world.source_bucket
+        );
+        NativeDemo {
+            queue_arn,
+            replicated: (replicated, replicated_version),
+            failed: (failed, failed_version, body),
+            failure_event,
+        }
+    }
+
+    /// The completed object's ObjectCreated notification, and the failure event in SQS.
+    fn events(&self, world: &World, dir: &Path) -> Vec<(&'static str, std::path::PathBuf)> {
+        let mut created = world.fixture("s3-object-created.json");
+        set_s3_object(&mut created, self.replicated.0, &self.replicated.1, 900);
+        let mut sqs = world.fixture("sqs-s3-notification.json");
+        let mut record = sqs["Records"][0].clone();
+        record["body"] = self.failure_event.to_string().into();
+        sqs["Records"] = Value::Array(vec![record]);
+        vec![
+            (
+                "ObjectCreated of the natively replicated object",
+                write(dir, "native-created.json", &created),
+            ),
+            (
+                "OperationFailedReplication through SQS",
+                write(dir, "native-failed.json", &sqs),
+            ),
+        ]
+    }
+
+    /// Prints a verdict for each object; the number of FAILs.
+    async fn check(&self, world: &World) -> usize {
+        let mut failures = 0;
+        let key = self.replicated.0;
+        let versions = world.replica_versions(key).await;
+        let head = world.replica_head(key).await;
+        let left_alone = versions.len() == 1
+            && head.replication_status().map(|s| s.as_str()) == Some("REPLICA")
+            && head.version_id() == Some(self.replicated.1.as_str());
+        failures += usize::from(!left_alone);
+        println!(
+            "{:<34} {:<28} {:>9}  {:<40} {}",
+            key,
+            "native replica (REPLICA)",
+            900,
+            "left alone: 1 version, never rewritten",
+            if left_alone { "PASS" } else { "FAIL" }
+        );
+        let (key, _, body) = &self.failed;
+        let healed = match world.replica_bytes(key).await {
+            Some(got) => {
+                sha256(&got) == sha256(body)
+                    && world.replica_head(key).await.ssekms_key_id()
+                        == Some(world.destination_key_arn.as_str())
+            }
+            None => false,
+        };
+        failures += usize::from(!healed);
+        println!(
+            "{:<34} {:<28} {:>9}  {:<40} {}",
+            key,
+            "native failure event",
+            body.len(),
+            "healed: byte-identical, destination key",
+            if healed { "PASS" } else { "FAIL" }
+        );
+        failures
+    }
+}
+
+/// A native replication rule to the destination with replication metrics on, and the
+/// source's failure events sent to a queue standing for the copier's; the queue's ARN.
+async fn native_configuration(world: &World) -> String {
+    use aws_sdk_s3::types::{
+        DeleteMarkerReplication, DeleteMarkerReplicationStatus, Destination, Event, Metrics,
+        MetricsStatus, NotificationConfiguration, QueueConfiguration, ReplicationConfiguration,
+        ReplicationRule, ReplicationRuleFilter, ReplicationRuleStatus,
+    };
+    let rule = ReplicationRule::builder()
+        .id("demo-native")
+        .priority(1)
+        .status(ReplicationRuleStatus::Enabled)
+        .filter(ReplicationRuleFilter::builder().prefix("native/").build())
+        .delete_marker_replication(
+            DeleteMarkerReplication::builder()
+                .status(DeleteMarkerReplicationStatus::Disabled)
+                .build(),
+        )
+        .destination(
+            Destination::builder()
+                .bucket(format!("arn:aws:s3:::{}", world.destination_bucket))
+                .metrics(
+                    Metrics::builder()
+                        .status(MetricsStatus::Enabled)
+                        .build()
+                        .unwrap(),
+                )
+                .build()
+                .unwrap(),
+        )
+        .build()
+        .unwrap();
+    world
+        .src
+        .put_bucket_replication()
+        .bucket(&world.source_bucket)
+        .replication_configuration(
+            ReplicationConfiguration::builder()
+                .role("arn:aws:iam::123456789012:role/native-replication")
+                .rules(rule)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .expect("put the native replication configuration");
+    let sqs = aws_sdk_sqs::Client::new(&world.source_sdk);
+    let url = sqs
+        .create_queue()
+        .queue_name("demo-copier")
+        .send()
+        .await
+        .expect("create the queue")
+        .queue_url()
+        .unwrap_or_default()
+        .to_owned();
+    let arn_name = aws_sdk_sqs::types::QueueAttributeName::QueueArn;
+    let arn = sqs
+        .get_queue_attributes()
+        .queue_url(&url)
+        .attribute_names(arn_name.clone())
+        .send()
+        .await
+        .expect("the queue's ARN")
+        .attributes()
+        .and_then(|a| a.get(&arn_name).cloned())
+        .unwrap_or_default();
+    let failures = QueueConfiguration::builder()
+        .queue_arn(&arn)
+        .events(Event::from("s3:Replication:OperationFailedReplication"))
+        .build()
+        .unwrap();
+    world
+        .src
+        .put_bucket_notification_configuration()
+        .bucket(&world.source_bucket)
+        .notification_configuration(
+            NotificationConfiguration::builder()
+                .queue_configurations(failures)
+                .build(),
+        )
+        .send()
+        .await
+        .expect("send failure events to the queue");
+    arn
+}
+
 /// Runs `replicator doctor` with this world's configuration and prints its output.
-async fn doctor(world: &World) -> i32 {
+async fn doctor(world: &World, queue_arn: &str) -> i32 {
     let argv = world.cli_args(&[
         "doctor",
         "--function-role-arn",
         replicator_tests::FUNCTION_ROLE,
+        "--copier-queue-arn",
+        queue_arn,
     ]);
     let mut out = Vec::new();
     let code = replicator_cli::run(argv, Some(world.source_sdk.clone()), &mut out).await;
