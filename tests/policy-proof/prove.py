@@ -86,6 +86,12 @@ def s3_actions(r):
             out.append(("s3:GetBucketVersioning", b, {}))
         elif "encryption" in query:
             out.append(("s3:GetEncryptionConfiguration", b, {}))
+        elif "replication" in query:
+            out.append(("s3:GetReplicationConfiguration", b, {}))
+        elif "notification" in query:
+            out.append(("s3:GetBucketNotification", b, {}))
+        elif "object-lock" in query:
+            out.append(("s3:GetBucketObjectLockConfiguration", b, {}))
         elif method in ("GET", "HEAD"):
             out.append(("s3:ListBucket", b, {"s3:prefix": query.get("prefix", [""])[0]}))
         else:
@@ -100,6 +106,10 @@ def s3_actions(r):
             out.append(("kms:Decrypt", "DESTINATION_KEY", {"kms:ViaService": VIA_S3}))
     elif "uploads" in query:
         out.append(("s3:PutObject", o, {}))
+    elif "retention" in query:
+        out.append({"GET": ("s3:GetObjectRetention", o, {}), "PUT": ("s3:PutObjectRetention", o, {})}[method])
+    elif "legal-hold" in query:
+        out.append({"GET": ("s3:GetObjectLegalHold", o, {}), "PUT": ("s3:PutObjectLegalHold", o, {})}[method])
     elif "tagging" in query:
         out.append({"GET": ("s3:GetObjectVersionTagging" if versioned else "s3:GetObjectTagging", o, {}),
                     "PUT": ("s3:PutObjectTagging", o, {})}[method])

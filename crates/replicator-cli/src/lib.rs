@@ -283,6 +283,13 @@ fn print_policies(config: &Config, sub: &ArgMatches, out: &mut dyn Write) -> i32
             return EXIT_USAGE;
         }
     };
+    let audit_bucket = match VerifyConfig::from_lookup(lookup(sub)) {
+        Ok(verify) => verify.audit_bucket,
+        Err(e) => {
+            let _ = writeln!(out, "invalid configuration: {e}");
+            return EXIT_USAGE;
+        }
+    };
     let flag = |name: &str| sub.get_one::<String>(name).cloned();
     let options = policies::Options {
         function_role_arn: flag("function-role-arn"),
@@ -291,6 +298,7 @@ fn print_policies(config: &Config, sub: &ArgMatches, out: &mut dyn Write) -> i32
         show_external_id: sub.get_flag("show-external-id"),
         // Delete markers on replicas: the copier's (REPLICATE_DELETES) and the sync's.
         deletes: config.destination.replicate_deletes || sync_deletes,
+        audit_bucket,
     };
     let bundle = match policies::bundle(config, &options) {
         Ok(b) => b,

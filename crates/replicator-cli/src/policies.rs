@@ -23,6 +23,8 @@ pub struct Options {
     /// Print the ExternalId itself, not a placeholder.
     pub show_external_id: bool,
     pub deletes: bool,
+    /// AUDIT_BUCKET, when the scheduled audit writes its evidence to a bucket of its own.
+    pub audit_bucket: Option<String>,
 }
 
 pub const EXTERNAL_ID_PLACEHOLDER: &str =
@@ -106,6 +108,11 @@ pub fn bundle(config: &Config, options: &Options) -> Result<Vec<(&'static str, V
         json!({"Sid": "RemoveUploadManifests", "Effect": "Allow", "Action": DESTINATION_STATE_ACTIONS,
                "Resource": format!("{dst_bucket}/{}*", uploads_prefix(&config.destination.prefix))}),
     ];
+    if let Some(audit) = &options.audit_bucket {
+        destination_statements.push(json!({"Sid": "WriteAuditEvidence", "Effect": "Allow",
+            "Action": AUDIT_EVIDENCE_ACTIONS,
+            "Resource": format!("arn:{partition}:s3:::{audit}/{}*", audit_prefix(&config.destination.prefix))}));
+    }
     if options.deletes {
         destination_statements.push(json!({"Sid": "DeleteMarkersOnReplicas", "Effect": "Allow",
             "Action": DESTINATION_DELETE_ACTIONS, "Resource": replicas}));

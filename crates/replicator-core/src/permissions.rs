@@ -82,6 +82,21 @@ pub fn s3_via_service(region: &str) -> String {
 }
 
 /// Where the doctor's probe objects go.
+/// The destination role, on the audit's evidence in AUDIT_BUCKET (under
+/// [`audit_prefix`]): writes each part and the summary, and HEADs the summary for the Object
+/// Lock S3 applied (HEAD shows the lock only to a caller with s3:GetObjectRetention). In the
+/// destination bucket itself, DESTINATION_OBJECT_ACTIONS already cover it.
+pub const AUDIT_EVIDENCE_ACTIONS: &[&str] =
+    &["s3:PutObject", "s3:GetObject", "s3:GetObjectRetention"];
+
+/// Where the scheduled audit writes its evidence, per source bucket below it.
+pub fn audit_prefix(destination_prefix: &str) -> String {
+    format!(
+        "{destination_prefix}{}audit/",
+        crate::state::RESERVED_PREFIX
+    )
+}
+
 pub fn probe_prefix(destination_prefix: &str) -> String {
     format!(
         "{destination_prefix}{}doctor/",

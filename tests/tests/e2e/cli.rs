@@ -607,3 +607,52 @@ async fn policies_take_each_key_region_from_its_own_arn_and_refuse_an_alias_reso
     assert_eq!(code, 0, "{out}");
     assert!(!out.contains("alias/replicas\""), "{out}");
 }
+
+/// With AUDIT_BUCKET, the destination role may write (and HEAD) the audit's evidence there,
+/// under the reserved audit prefix only — as the destination template grants it.
+#[tokio::test]
+async fn policies_grant_the_audit_bucket_its_evidence_only() {
+    use replicator_core::permissions::{audit_prefix, AUDIT_EVIDENCE_ACTIONS};
+    let mut world = World::new().await;
+    world.set("AUDIT_BUCKET", "audit-evidence");
+    let (code, out) = cli(&world, &["policies", "--json"]).await;
+    assert_eq!(code, 0, "{out}");
+    let bundle: Value = serde_json::from_str(&out).unwrap();
+    let dest = bundle
+        .as_object()
+        .unwrap()
+        .iter()
+        .find(|(k, _)| k.starts_with("destination account: the destination role's permissions"))
+        .unwrap()
+        .1;
+    let evidence = dest["Statement"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["Sid"] == "WriteAuditEvidence")
+        .unwrap_or_else(|| panic!("no audit statement in {dest}"));
+    assert_eq!(
+        evidence["Resource"],
+        format!("arn:aws:s3:::audit-evidence/{}*", audit_prefix(""))
+    );
+    assert_eq!(
+        actions(evidence),
+        AUDIT_EVIDENCE_ACTIONS
+            .iter()
+            .map(|a| a.to_string())
+            .collect()
+    );
+
+    let template = std::fs::read_to_string(
+        replicator_tests::workspace().join("deploy/destination-account.yaml"),
+    )
+    .unwrap();
+    assert!(
+        template.contains(
+            "arn:${AWS::Partition}:s3:::${AuditBucketName}/${DestinationPrefix}.s3-fallback-replicator/audit/*"
+        ),
+        "the destination template grants the audit bucket elsewhere"
+    );
+    let without = cli(&World::new().await, &["policies", "--json"]).await.1;
+    assert!(!without.contains("WriteAuditEvidence"), "{without}");
+}

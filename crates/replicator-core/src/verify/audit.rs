@@ -27,7 +27,6 @@ use crate::clock::now_ms;
 use crate::error::{Principal, ReplicationError};
 use crate::s3::Bucket;
 use crate::state::checkpoint::{scope_name, Acquired, Checkpoint, Checkpoints};
-use crate::state::RESERVED_PREFIX;
 
 /// How often a long run records its progress even between full parts.
 const SAVE_EVERY: Duration = Duration::from_secs(60);
@@ -139,8 +138,8 @@ impl Auditor {
             evidence: Evidence::new(
                 bucket,
                 &format!(
-                    "{}{RESERVED_PREFIX}audit/{}/",
-                    dest.prefix,
+                    "{}{}/",
+                    crate::permissions::audit_prefix(&dest.prefix),
                     r.config().source.bucket
                 ),
                 &dest.kms_key_id,
