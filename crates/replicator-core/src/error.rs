@@ -108,6 +108,16 @@ pub enum ReplicationError {
     #[error("{resource}: {message}")]
     Rejected { resource: String, message: String },
 
+    /// The source is in an archive (GLACIER, DEEP_ARCHIVE, an Intelligent-Tiering archive
+    /// tier): S3 answers InvalidObjectState to a GET and ObjectNotInActiveTierError to a
+    /// copy until it is restored ("GetObject", "CopyObject", S3 API Reference).
+    #[error("{resource} is archived and cannot be read until it is restored ({code}: {message}); no replica was written. Restore it (aws s3api restore-object) and replicate it again")]
+    Archived {
+        resource: String,
+        code: String,
+        message: String,
+    },
+
     #[error("the replicator's state object {resource} cannot be used: {reason}. The replicator did not write it as it is; look at it, and delete it to start afresh")]
     StateUnreadable { resource: String, reason: String },
 
@@ -138,6 +148,7 @@ impl ReplicationError {
             | Self::KmsKeyUnusable { .. }
             | Self::BucketUnavailable { .. }
             | Self::Rejected { .. }
+            | Self::Archived { .. }
             | Self::StateUnreadable { .. } => false,
         }
     }
@@ -154,6 +165,7 @@ impl ReplicationError {
             Self::AssumeRole { .. } => "AssumeRole",
             Self::Service { .. } => "Service",
             Self::Rejected { .. } => "Rejected",
+            Self::Archived { .. } => "Archived",
             Self::StateUnreadable { .. } => "StateUnreadable",
             Self::Contended { .. } => "Contended",
             Self::SourceChanged { .. } => "SourceChanged",
@@ -202,6 +214,10 @@ const KMS_KEY_CODES: &[&str] = &[
     "KMS.KeyUnavailableException",
 ];
 
+/// What S3 answers a read (GET) and a copy (CopyObject, UploadPartCopy) of an archived
+/// object that is not restored.
+const ARCHIVED_CODES: &[&str] = &["InvalidObjectState", "ObjectNotInActiveTierError"];
+
 /// Turns an SDK error into a [`ReplicationError`] that names the request's resource,
 /// principal and action, and says whether retrying can help.
 pub fn classify<E>(
@@ -233,6 +249,14 @@ where
                     .kms_key
                     .clone()
                     .unwrap_or_else(|| "(the source object's key)".into()),
+                resource,
+                code: c.to_owned(),
+                message,
+            };
+        }
+        // 403s, but not denials: no permission would let anyone read an archived object.
+        if ARCHIVED_CODES.contains(&c) {
+            return ReplicationError::Archived {
                 resource,
                 code: c.to_owned(),
                 message,

@@ -91,6 +91,8 @@ pub const STATE_UNREADABLE: Metric = metric("StateUnreadable", "Count", Kind::Fa
 
 /// A sync run failed as a whole (`SyncReport::failed_emf`).
 pub const SYNC_FAILED: Metric = metric("SyncFailed", "Count", Kind::Failure, &[Sync]);
+/// Source objects a sync found archived (not restored) and could not copy.
+pub const OBJECTS_ARCHIVED: Metric = metric("ObjectsArchived", "Count", Kind::Progress, &[Sync]);
 /// Rows an inventory reconcile read.
 pub const INVENTORY_ROWS: Metric = metric("InventoryRows", "Count", Kind::Progress, &[Sync]);
 /// Versions native replication failed (or replicated late) that the copier copied; also
@@ -148,6 +150,7 @@ pub const METRICS: &[Metric] = &[
     STATE_UNREADABLE,
     SYNC_FAILED,
     INVENTORY_ROWS,
+    OBJECTS_ARCHIVED,
     NATIVE_FAILURES_HEALED,
     NATIVE_EVENTS_ACKNOWLEDGED,
     OBJECTS_VERIFIED,

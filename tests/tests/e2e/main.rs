@@ -1,6 +1,7 @@
 //! End-to-end tests: the real handler against moto server, two accounts in one emulator.
 //! Results are checked with plain SDK calls, never through the code under test.
 
+mod archived;
 mod audit;
 mod cli;
 mod common;

@@ -425,6 +425,10 @@ impl Syncer {
         match r.replicate_by(&current, Some(window.copy_deadline)).await {
             Ok(Outcome::Copied { bytes, .. }) => Step::Copied(bytes),
             Ok(_) => Step::Skipped,
+            Err(e @ crate::ReplicationError::Archived { .. }) => {
+                warn!(key = %row.key, error = %e, "source archived; not copied");
+                Step::Archived(e.to_string())
+            }
             Err(e) => {
                 warn!(key = %row.key, error = %e, "inventory copy failed");
                 Step::Failed(e.to_string())

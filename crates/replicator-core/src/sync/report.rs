@@ -46,6 +46,10 @@ pub struct SyncReport {
     pub resumed_after: Option<String>,
     pub checkpoint: Option<String>,
     pub failed_keys: Vec<FailedKey>,
+    /// Source objects in an archive (not restored): no replica written, not retried by the
+    /// next run; the first REPORTED_KEYS of them, with why.
+    pub archived: u64,
+    pub archived_keys: Vec<FailedKey>,
     pub destination_only_keys: Vec<String>,
     /// Dry run: what a real run would copy.
     pub would_copy: Vec<String>,
@@ -70,6 +74,7 @@ impl SyncReport {
                 (DESTINATION_ONLY, json!(self.destination_only)),
                 (OBJECTS_ENQUEUED, json!(self.enqueued)),
                 (INVENTORY_ROWS, json!(self.inventory_rows)),
+                (OBJECTS_ARCHIVED, json!(self.archived)),
                 (REPLICAS_DELETED, json!(self.deleted)),
                 (UPLOADS_ABORTED, json!(self.uploads_aborted)),
                 (STATE_UNREADABLE, json!(self.state_unreadable)),

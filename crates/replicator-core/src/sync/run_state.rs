@@ -32,6 +32,9 @@ pub enum Step {
     /// marker, a key outside the prefix): counted as a row only.
     NotSelected,
     Failed(String),
+    /// The source is archived and not restored: reported and counted, not a failure to
+    /// carry (it fails the same way until someone restores it).
+    Archived(String),
     DestinationOnly,
     WouldCopy,
     Enqueue(String),
@@ -125,6 +128,15 @@ impl<'a> RunState<'a> {
             Step::Skipped => self.report.skipped += 1,
             Step::NotSelected => {}
             Step::Failed(error) => self.fail(key.clone(), error),
+            Step::Archived(error) => {
+                self.report.archived += 1;
+                if self.report.archived_keys.len() < REPORTED_KEYS {
+                    self.report.archived_keys.push(FailedKey {
+                        key: key.clone(),
+                        error,
+                    });
+                }
+            }
             Step::DestinationOnly => {
                 self.report.destination_only += 1;
                 SyncReport::note(&mut self.report.destination_only_keys, &key);

@@ -65,6 +65,10 @@ impl Syncer {
         match r.replicate_by(&request, Some(copy_deadline)).await {
             Ok(Outcome::Copied { bytes, .. }) => Step::Copied(bytes),
             Ok(_) => Step::Skipped,
+            Err(e @ crate::ReplicationError::Archived { .. }) => {
+                warn!(key = %object.key, error = %e, "source archived; not copied");
+                Step::Archived(e.to_string())
+            }
             Err(e) => {
                 warn!(key = %object.key, error = %e, "sync copy failed");
                 Step::Failed(e.to_string())
