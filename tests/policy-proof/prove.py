@@ -112,7 +112,8 @@ def s3_actions(r):
         out.append({"GET": ("s3:GetObjectLegalHold", o, {}), "PUT": ("s3:PutObjectLegalHold", o, {})}[method])
     elif "tagging" in query:
         out.append({"GET": ("s3:GetObjectVersionTagging" if versioned else "s3:GetObjectTagging", o, {}),
-                    "PUT": ("s3:PutObjectTagging", o, {})}[method])
+                    "PUT": ("s3:PutObjectVersionTagging" if versioned else "s3:PutObjectTagging", o, {}),
+                    "DELETE": ("s3:DeleteObjectVersionTagging" if versioned else "s3:DeleteObjectTagging", o, {})}[method])
     elif method in ("GET", "HEAD"):
         out.append(("s3:GetObjectVersion" if versioned else "s3:GetObject", o, {}))
         if method == "GET" and r.get("answer_sse_key") and r.get("status", 200) < 300:

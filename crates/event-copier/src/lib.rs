@@ -347,6 +347,7 @@ fn outcome_text(outcome: &Outcome) -> String {
             replica_version_id.as_deref().unwrap_or("null")
         ),
         Outcome::DeleteMarkerCreated { .. } => "delete marker created".into(),
+        Outcome::TagsReplicated { tags, .. } => format!("{tags} tags set on the replica"),
         Outcome::Skipped { reason } => format!("skipped: {reason:?}"),
     }
 }

@@ -417,6 +417,7 @@ async fn copy(sdk: &SdkConfig, config: Config, sub: &ArgMatches, out: &mut dyn W
                 format!("skipped  {key} ({reason:?})")
             }
             Ok(Outcome::DeleteMarkerCreated { .. }) => format!("deleted  {key}"),
+            Ok(Outcome::TagsReplicated { tags, .. }) => format!("tagged   {key} ({tags} tags)"),
             Err(e) => {
                 failed += 1;
                 format!("FAILED   {key}: {e}")

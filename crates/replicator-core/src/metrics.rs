@@ -91,6 +91,8 @@ pub const STATE_UNREADABLE: Metric = metric("StateUnreadable", "Count", Kind::Fa
 
 /// A sync run failed as a whole (`SyncReport::failed_emf`).
 pub const SYNC_FAILED: Metric = metric("SyncFailed", "Count", Kind::Failure, &[Sync]);
+/// Replicas whose tags followed a tag change of their source version (no data rewritten).
+pub const TAGS_REPLICATED: Metric = metric("TagsReplicated", "Count", Kind::Progress, &[Copier]);
 /// Source objects a sync found archived (not restored) and could not copy.
 pub const OBJECTS_ARCHIVED: Metric = metric("ObjectsArchived", "Count", Kind::Progress, &[Sync]);
 /// Rows an inventory reconcile read.
@@ -151,6 +153,7 @@ pub const METRICS: &[Metric] = &[
     SYNC_FAILED,
     INVENTORY_ROWS,
     OBJECTS_ARCHIVED,
+    TAGS_REPLICATED,
     NATIVE_FAILURES_HEALED,
     NATIVE_EVENTS_ACKNOWLEDGED,
     OBJECTS_VERIFIED,
@@ -179,6 +182,8 @@ pub struct Tally {
     pub deleted: u64,
     pub failed: u64,
     pub bytes: u64,
+    /// Replicas whose tags followed a tag change of their source version.
+    pub tags: u64,
     /// Event time → replica written, in milliseconds, one value per replica.
     pub lag_ms: Vec<f64>,
     /// Versions native replication failed (or replicated late) copied, by failure reason.
@@ -204,6 +209,7 @@ impl Tally {
                 }
             }
             Outcome::DeleteMarkerCreated { .. } => self.deleted += 1,
+            Outcome::TagsReplicated { .. } => self.tags += 1,
             Outcome::Skipped { reason } => {
                 self.skipped += 1;
                 if *reason == SkipReason::NativeReplicationInformational {
@@ -220,6 +226,7 @@ impl Tally {
             "deleted": self.deleted,
             "failed": self.failed,
             "bytes": self.bytes,
+            "tags": self.tags,
         })
     }
 
@@ -233,6 +240,7 @@ impl Tally {
             (OBJECTS_FAILED, json!(self.failed)),
             (DELETE_MARKERS_REPLICATED, json!(self.deleted)),
             (BYTES_COPIED, json!(self.bytes)),
+            (TAGS_REPLICATED, json!(self.tags)),
             (NATIVE_FAILURES_HEALED, json!(healed)),
             (NATIVE_EVENTS_ACKNOWLEDGED, json!(self.native_acknowledged)),
         ];

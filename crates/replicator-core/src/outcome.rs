@@ -36,13 +36,16 @@ pub enum SkipReason {
     VersionDeleteNotReplicated,
     /// A delete for a key without replica.
     NoReplica,
-    /// A delete for a replica this replicator did not write.
+    /// A delete (or a tag change) for a replica this replicator did not write.
     ReplicaNotOurs,
+    /// A tag change for a source version whose replica is of another version: the newer
+    /// replica keeps its own tags, an older one gets the new version's data and tags later.
+    ReplicaOfAnotherVersion,
     /// A delete whose source key has a current object again.
     SourceRecreated,
     /// An s3:TestEvent.
     TestEvent,
-    /// An S3 event that asks for no replication (restore, tagging, lifecycle, …).
+    /// An S3 event that asks for no replication (restore, ACL, lifecycle, …).
     EventNotReplicated,
     /// Heal mode: native replication completed this version.
     NativeReplicationCompleted,
@@ -66,6 +69,12 @@ pub enum Outcome {
         parts_resumed: u64,
     },
     DeleteMarkerCreated {
+        replica_version_id: Option<String>,
+    },
+    /// The source version's tags changed: its replica (that very version's) got them,
+    /// without its data being rewritten.
+    TagsReplicated {
+        tags: usize,
         replica_version_id: Option<String>,
     },
     Skipped {

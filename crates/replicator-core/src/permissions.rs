@@ -22,15 +22,17 @@ pub const SOURCE_KEY_ACTIONS: &[&str] = &["kms:Decrypt"];
 
 /// The destination role, on replicas (`arn:aws:s3:::DESTINATION/DESTINATION_PREFIX*`).
 pub const DESTINATION_OBJECT_ACTIONS: &[&str] = &[
-    "s3:PutObject",                // PutObject, multipart uploads, the sync checkpoint
-    "s3:PutObjectTagging",         // tags sent with the PUT
-    "s3:GetObject",                // HEAD of the replica (provenance), the sync checkpoint
-    "s3:GetObjectTagging",         // verify --tags: the replica's tags
-    "s3:GetObjectVersionTagging",  // … of the version HEAD saw
-    "s3:GetObjectRetention",       // Object Lock settings in HEAD (verify's lock-drift)
-    "s3:GetObjectLegalHold",       // … and the legal hold
-    "s3:AbortMultipartUpload",     // an upload that cannot complete is aborted
-    "s3:ListMultipartUploadParts", // resuming a multipart copy stopped at a deadline
+    "s3:PutObject",                  // PutObject, multipart uploads, the sync checkpoint
+    "s3:PutObjectTagging",           // tags sent with the PUT
+    "s3:GetObject",                  // HEAD of the replica (provenance), the sync checkpoint
+    "s3:GetObjectTagging",           // verify --tags: the replica's tags
+    "s3:GetObjectVersionTagging",    // … of the version HEAD saw
+    "s3:PutObjectVersionTagging",    // a source tag change, on the replica version it names
+    "s3:DeleteObjectVersionTagging", // … when the source's tags were removed
+    "s3:GetObjectRetention",         // Object Lock settings in HEAD (verify's lock-drift)
+    "s3:GetObjectLegalHold",         // … and the legal hold
+    "s3:AbortMultipartUpload",       // an upload that cannot complete is aborted
+    "s3:ListMultipartUploadParts",   // resuming a multipart copy stopped at a deadline
 ];
 
 /// The destination role, on its multipart-upload records only

@@ -19,6 +19,7 @@ mod landed;
 mod multipart;
 mod parts;
 mod sweep;
+mod tags;
 
 pub use sweep::Sweep;
 
@@ -219,6 +220,7 @@ impl Replicator {
             }
             ChangeKind::DeleteMarkerCreated => Ok(skipped(SkipReason::DeletesNotReplicated)),
             ChangeKind::VersionDeleted => Ok(skipped(SkipReason::VersionDeleteNotReplicated)),
+            ChangeKind::TagsChanged => tags::for_event(self, req, &dest_key).await,
         }
     }
 

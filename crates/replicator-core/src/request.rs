@@ -13,6 +13,9 @@ pub enum ChangeKind {
     DeleteMarkerCreated,
     /// A version was deleted permanently (ObjectRemoved:Delete): never replicated.
     VersionDeleted,
+    /// A version's tags were set or removed (ObjectTagging:Put / :Delete, EventBridge
+    /// Object Tags Added / Deleted): its replica's tags follow, the data stays.
+    TagsChanged,
 }
 
 /// One source object to replicate: bucket and decoded key, plus what the event knew.

@@ -21,6 +21,7 @@ mod server_side;
 mod shared_destination;
 mod soak;
 mod sync;
+mod tags;
 mod templates;
 mod triggers;
 mod unversioned;

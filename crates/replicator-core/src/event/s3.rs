@@ -93,6 +93,7 @@ fn s3_event_kind(name: &str) -> Result<Asks, ReplicationError> {
         n if n.starts_with("ObjectCreated:") => Asks::Change(ChangeKind::Created),
         "ObjectRemoved:DeleteMarkerCreated" => Asks::Change(ChangeKind::DeleteMarkerCreated),
         "ObjectRemoved:Delete" => Asks::Change(ChangeKind::VersionDeleted),
+        "ObjectTagging:Put" | "ObjectTagging:Delete" => Asks::Change(ChangeKind::TagsChanged),
         // "Receiving replication failure events with Amazon S3 Event Notifications".
         "Replication:OperationFailedReplication" | "Replication:OperationMissedThreshold" => {
             Asks::Heal

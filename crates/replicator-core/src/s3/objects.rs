@@ -107,6 +107,64 @@ impl Bucket {
             .collect())
     }
 
+    /// Sets the tags of a key (a version of it) to `tags`, whole: PutObjectTagging, or
+    /// DeleteObjectTagging when there are none. The data is not rewritten.
+    pub async fn set_tags(
+        &self,
+        key: &str,
+        version_id: Option<&str>,
+        tags: &[(String, String)],
+    ) -> Result<(), ReplicationError> {
+        use aws_sdk_s3::types::{Tag, Tagging};
+        let versioned = version_id.is_some();
+        if tags.is_empty() {
+            let action = if versioned {
+                "s3:DeleteObjectVersionTagging"
+            } else {
+                "s3:DeleteObjectTagging"
+            };
+            self.client
+                .delete_object_tagging()
+                .bucket(&self.name)
+                .key(key)
+                .set_version_id(version_id.map(str::to_owned))
+                .send()
+                .await
+                .map_err(|e| self.fail(action, key, e))?;
+            return Ok(());
+        }
+        let set = tags
+            .iter()
+            .map(|(k, v)| Tag::builder().key(k).value(v).build())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| ReplicationError::Rejected {
+                resource: self.resource(key),
+                message: format!("a tag S3 returned cannot be sent back: {e}"),
+            })?;
+        let tagging = Tagging::builder()
+            .set_tag_set(Some(set))
+            .build()
+            .map_err(|e| ReplicationError::Rejected {
+                resource: self.resource(key),
+                message: format!("tags: {e}"),
+            })?;
+        let action = if versioned {
+            "s3:PutObjectVersionTagging"
+        } else {
+            "s3:PutObjectTagging"
+        };
+        self.client
+            .put_object_tagging()
+            .bucket(&self.name)
+            .key(key)
+            .set_version_id(version_id.map(str::to_owned))
+            .tagging(tagging)
+            .send()
+            .await
+            .map_err(|e| self.fail(action, key, e))?;
+        Ok(())
+    }
+
     /// Which of two versions of `key` S3 lists first (ListObjectVersions lists a key's
     /// versions newest first): `Greater` when `ours` is the newer, or when `theirs` no longer
     /// exists.
