@@ -95,7 +95,7 @@ async fn an_audit_cut_by_deadlines_resumes_without_double_counting_and_leaves_ev
     let auditor = auditor(&world).await;
 
     let (mut runs, mut summed, mut report) = (0, 0u64, Value::Null);
-    while runs < 40 {
+    while runs < 200 {
         runs += 1;
         // SYNC_TIME_MARGIN_SECONDS is 1 s here: each run starts keys for about 0.6 s.
         report = invoke(

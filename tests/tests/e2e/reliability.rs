@@ -23,7 +23,18 @@ fn small_parts(world: &mut World) {
 
 /// An engine for `config` whose every request goes through `proxy`.
 async fn engine_through(proxy: &FaultProxy, config: Config) -> Replicator {
-    let sdk = source_sdk(&proxy.endpoint()).await;
+    // Each attempt is bounded: on a loaded machine a connection through the proxy was seen
+    // to stall with no answer and no reset, and the run waited forever. A timed-out attempt
+    // is retried by the SDK like the resets the proxy injects on purpose.
+    let sdk = source_sdk(&proxy.endpoint())
+        .await
+        .to_builder()
+        .timeout_config(
+            aws_config::timeout::TimeoutConfig::builder()
+                .operation_attempt_timeout(Duration::from_secs(30))
+                .build(),
+        )
+        .build();
     Replicator::new(config.clone(), Clients::new(&sdk, &config).await)
 }
 
