@@ -17,6 +17,9 @@ Some AWS behaviours are put right in front of moto, as AWS has them:
   (moto repeats the success);
 - ListMultipartUploads reports each upload's initiator (the session ARN for assumed-role
   credentials) and when it was initiated (moto answers a fixed user and 2010 for all);
+- GetBucketReplication answers each rule's Filter (Prefix, Tag, And), rule-level Prefix
+  and DeleteMarkerReplication as they were put (moto answers `Prefix: ""` and Disabled for
+  every rule);
 - GetBucketVersioning and ListParts answer with the root elements S3 documents
   (VersioningConfiguration, ListPartsResult; moto names them GetBucketVersioningResponse and
   ListPartsResponse, which strict SDKs such as Rust's reject).
@@ -36,7 +39,10 @@ import time
 from collections import deque
 from urllib.parse import parse_qs, quote_plus, unquote
 
+from moto.core.responses import ActionResult
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+from moto.s3.exceptions import ReplicationConfigurationNotFoundError
+from moto.s3.responses import S3Response
 from moto.s3.models import FakeKey, S3Backend, s3_backends
 from werkzeug.serving import make_server
 
@@ -367,6 +373,53 @@ def list_object_versions_under_prefix(self, bucket_name, *args, **kwargs):
 
 
 S3Backend.list_object_versions = list_object_versions_under_prefix
+
+def _as_list(value):
+    if value is None:
+        return []
+    return value if isinstance(value, list) else [value]
+
+
+def _replication_filter(stored):
+    # xmltodict reads an empty <Prefix/> as None and repeated <Tag> as a list.
+    out = {}
+    if "Prefix" in stored:
+        out["Prefix"] = stored["Prefix"] or ""
+    if "Tag" in stored:
+        out["Tag"] = stored["Tag"]
+    if "And" in stored:
+        stored_and = stored["And"] or {}
+        and_out = {}
+        if "Prefix" in stored_and:
+            and_out["Prefix"] = stored_and["Prefix"] or ""
+        and_out["Tags"] = _as_list(stored_and.get("Tag"))
+        out["And"] = and_out
+    return out
+
+
+def get_bucket_replication_as_put(self):
+    self.data["Action"] = "GetBucketReplication"
+    replication = self.backend.get_bucket_replication(self.bucket_name)
+    if not replication:
+        raise ReplicationConfigurationNotFoundError(bucket_name=self.bucket_name)
+    rules = []
+    for rule in _as_list(replication["Rule"]):
+        answer = {"ID": rule["ID"], "Status": rule["Status"], "Destination": rule["Destination"]}
+        if "Priority" in rule:
+            answer["Priority"] = int(rule["Priority"])
+        if "Filter" in rule:
+            answer["Filter"] = _replication_filter(rule["Filter"] or {})
+        elif "Prefix" in rule:
+            answer["Prefix"] = rule["Prefix"] or ""
+        if "DeleteMarkerReplication" in rule:
+            answer["DeleteMarkerReplication"] = rule["DeleteMarkerReplication"]
+        rules.append(answer)
+    return self.serialized(
+        ActionResult({"ReplicationConfiguration": {"Role": replication["Role"], "Rules": rules}})
+    )
+
+
+S3Response.get_bucket_replication = get_bucket_replication_as_put
 
 app = expected_owner_check(DomainDispatcherApplication(create_backend_app))
 server = make_server("127.0.0.1", 0, app, threaded=True)
