@@ -224,8 +224,9 @@ impl Config {
     /// `REPLICATION_RULES` must be inline here: use [`Config::load`] for `ssm:` and `s3://`.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let env = Env::new(lookup);
+        let source = SourceConfig::read(&env)?;
         let rules = read_rules(&env, None)?;
-        Self::build(&env, rules)
+        Self::build(&env, source, rules)
     }
 
     /// Reads the process environment, fetching `REPLICATION_RULES` from SSM or S3 when it
@@ -240,6 +241,7 @@ impl Config {
         sdk: &aws_config::SdkConfig,
     ) -> Result<Self, ConfigError> {
         let env = Env::new(lookup);
+        let source = SourceConfig::read(&env)?;
         let fetched = match env.get("REPLICATION_RULES") {
             Some(value) => match RulesSource::parse(&value)? {
                 source if source.is_remote() => Some(
@@ -252,16 +254,21 @@ impl Config {
             None => None,
         };
         let rules = read_rules(&env, fetched)?;
-        Self::build(&env, rules)
+        Self::build(&env, source, rules)
     }
 
     fn build<F: Fn(&str) -> Option<String>>(
         env: &Env<F>,
+        source: SourceConfig,
         rules: RuleSet,
     ) -> Result<Self, ConfigError> {
         let rule = rules.single_rule()?.clone();
         Ok(Self {
-            source: SourceConfig::read(env, &rule)?,
+            source: SourceConfig {
+                // What the one rule takes (KEY_PREFIX, or its filter's prefix).
+                key_prefix: rule.filter.prefix.clone(),
+                ..source
+            },
             destination: DestinationConfig::from_rule(env, &rule)?,
             transfer: TransferConfig::read(env, &rule)?,
             runtime: RuntimeConfig::read(env)?,
@@ -313,14 +320,15 @@ fn read_rules<F: Fn(&str) -> Option<String>>(
 }
 
 impl SourceConfig {
-    fn read<F: Fn(&str) -> Option<String>>(env: &Env<F>, rule: &Rule) -> Result<Self, ConfigError> {
+    /// Everything but `key_prefix`, which the rule set decides.
+    fn read<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
         let bucket = env.required("SOURCE_BUCKET", "an S3 bucket name")?;
         validate::bucket_name("SOURCE_BUCKET", &bucket)?;
         let account_id = env.get("SOURCE_ACCOUNT_ID");
         if let Some(id) = &account_id {
             validate::account_id("SOURCE_ACCOUNT_ID", id)?;
         }
-        let key_prefix = rule.filter.prefix.clone();
+        let key_prefix = String::new();
         // The RTC threshold: S3 Replication Time Control replicates 99.99% within 15 minutes.
         let pending_grace_s =
             env.number("NATIVE_PENDING_GRACE_SECONDS", 900, 0..=7 * 24 * 3600)? as i64;

@@ -226,3 +226,19 @@ fn rules_errors_name_the_variable_and_the_rule() {
         "{err}"
     );
 }
+
+#[test]
+fn an_empty_environment_names_the_source_bucket_first() {
+    // Regression: reading the rules first made DESTINATION_BUCKET the first missing variable.
+    let err = load(&HashMap::new()).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            ConfigError::Missing {
+                variable: "SOURCE_BUCKET",
+                ..
+            }
+        ),
+        "{err}"
+    );
+}
