@@ -6,6 +6,7 @@
 //! replicator copy KEY... | --keys-file F one-off copies, exactly as the event copier does them
 //! replicator sync [--dry-run]           a full sync, exactly as the scheduled sync does it
 //! replicator verify [--deep] [--repair]  prove the replicas match, with an HTML report
+//! replicator rules import|check          native replication configuration → REPLICATION_RULES
 //! ```
 //!
 //! Every variable of the runtime contract is also a flag (`SOURCE_BUCKET` is
@@ -15,6 +16,7 @@
 mod backfill;
 pub mod doctor;
 pub mod policies;
+pub mod rules;
 pub mod verify;
 
 use std::io::Write;
@@ -154,6 +156,19 @@ pub fn command() -> Command {
             ),
     )
     .subcommand(verify::command())
+    .subcommand(rules::command())
+}
+
+/// The SDK configuration from the environment, with `--region` and `--endpoint-url`.
+async fn load_sdk(matches: &ArgMatches) -> SdkConfig {
+    let mut loader = aws_config::defaults(BehaviorVersion::latest());
+    if let Some(r) = matches.get_one::<String>("region") {
+        loader = loader.region(Region::new(r.clone()));
+    }
+    if let Some(e) = matches.get_one::<String>("endpoint-url") {
+        loader = loader.endpoint_url(e);
+    }
+    loader.load().await
 }
 
 fn lookup(m: &ArgMatches) -> impl Fn(&str) -> Option<String> + '_ {
@@ -169,7 +184,32 @@ pub async fn run(args: Vec<String>, sdk: Option<SdkConfig>, out: &mut dyn Write)
             return if e.use_stderr() { EXIT_USAGE } else { EXIT_OK };
         }
     };
-    let config = match Config::from_lookup(lookup(&matches)) {
+    if let Some(("rules", sub)) = matches.subcommand() {
+        // Rules documents stand on their own: no other setting is needed to check one.
+        let given = sdk.clone();
+        let sdk = || async {
+            match given {
+                Some(s) => s,
+                None => load_sdk(&matches).await,
+            }
+        };
+        return rules::run(&matches, sub, sdk, out).await;
+    }
+    let remote_rules = matches
+        .get_one::<String>("REPLICATION_RULES")
+        .and_then(|v| replicator_core::rules::load::Source::parse(v).ok())
+        .is_some_and(|s| s.is_remote());
+    let sdk = match (sdk, remote_rules) {
+        (Some(s), _) => Some(s),
+        // The rules must be read before the configuration is complete.
+        (None, true) => Some(load_sdk(&matches).await),
+        (None, false) => None,
+    };
+    let config = match &sdk {
+        Some(sdk) => Config::load(lookup(&matches), sdk).await,
+        None => Config::from_lookup(lookup(&matches)),
+    };
+    let config = match config {
         Ok(c) => c,
         Err(e) => {
             let _ = writeln!(out, "invalid configuration: {e}");
@@ -182,16 +222,7 @@ pub async fn run(args: Vec<String>, sdk: Option<SdkConfig>, out: &mut dyn Write)
     }
     let sdk = match sdk {
         Some(s) => s,
-        None => {
-            let mut loader = aws_config::defaults(BehaviorVersion::latest());
-            if let Some(r) = matches.get_one::<String>("region") {
-                loader = loader.region(Region::new(r.clone()));
-            }
-            if let Some(e) = matches.get_one::<String>("endpoint-url") {
-                loader = loader.endpoint_url(e);
-            }
-            loader.load().await
-        }
+        None => load_sdk(&matches).await,
     };
     match name {
         "doctor" => {
