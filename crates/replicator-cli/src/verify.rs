@@ -18,7 +18,8 @@ use indicatif::{HumanBytes, ProgressBar, ProgressStyle};
 use replicator_core::verify::{Checked, Options, Tally, Verifier, VerifyConfig};
 use replicator_core::{Clients, Config, Replicator};
 
-use crate::{summary, EXIT_FAILED, EXIT_OK, EXIT_USAGE};
+use crate::backfill::summary;
+use crate::{EXIT_FAILED, EXIT_OK, EXIT_USAGE};
 
 /// Problem rows an HTML report lists (the totals count every object).
 pub const REPORT_ROWS: usize = 10_000;

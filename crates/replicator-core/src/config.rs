@@ -4,6 +4,11 @@
 //! [`Config`] is composed of four parts — where replicas come from ([`SourceConfig`]), where
 //! they go ([`DestinationConfig`]), how bytes move ([`TransferConfig`]) and how the process
 //! runs ([`RuntimeConfig`]) — each read by its own function through one [`env::Env`] reader.
+//!
+//! Where replicas go is a [`RuleSet`] either way: `REPLICATION_RULES` (a document, see
+//! [`crate::rules`]) or the single-destination variables, which are one rule. The engine
+//! carries out one rule today ([`RuleSet::single_rule`]); the destination and the source
+//! prefix are read from it.
 
 pub mod env;
 pub mod validate;
@@ -14,6 +19,8 @@ use thiserror::Error;
 
 use crate::budget::STREAMED_PART_BYTES;
 use crate::plan::transfer::{Limits, MAX_PART_SIZE, MAX_SINGLE_PUT, MIN_PART_SIZE};
+use crate::rules::load::Source as RulesSource;
+use crate::rules::{Rule, RuleSet, RulesError, ServerSideCopy, SINGLE_DESTINATION_VARIABLES};
 use env::{invalid, Env};
 
 /// One KiB, MiB and GiB in bytes.
@@ -42,6 +49,12 @@ pub enum ConfigError {
         value: String,
         expected: String,
     },
+    #[error("REPLICATION_RULES: {0}")]
+    Rules(#[from] RulesError),
+    #[error("{variable} cannot be set together with REPLICATION_RULES: the rules name every destination and filter (unset {variable}, or REPLICATION_RULES)")]
+    WithRules { variable: &'static str },
+    #[error("REPLICATION_RULES={location} must be read before the configuration is built (Config::load)")]
+    RulesNotRead { location: String },
 }
 
 /// How each additional checksum is computed; S3 verifies it on every PUT and part.
@@ -74,6 +87,8 @@ pub struct Config {
     pub destination: DestinationConfig,
     pub transfer: TransferConfig,
     pub runtime: RuntimeConfig,
+    /// Where replicas go, as rules; `destination` and `source.key_prefix` are its one rule's.
+    pub rules: RuleSet,
 }
 
 /// The source bucket and what of it is replicated.
@@ -182,6 +197,7 @@ pub const VARIABLES: &[&str] = &[
     "DESTINATION_PREFIX",
     "DESTINATION_STORAGE_CLASS",
     "KEY_PREFIX",
+    "REPLICATION_RULES",
     "NATIVE_REPLICATION",
     "NATIVE_PENDING_GRACE_SECONDS",
     "REPLICATE_DELETES",
@@ -205,13 +221,58 @@ impl Config {
 
     /// Reads settings through `lookup`, so tests and the CLI can supply their own.
     /// Empty values count as unset.
+    /// `REPLICATION_RULES` must be inline here: use [`Config::load`] for `ssm:` and `s3://`.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let env = Env::new(lookup);
+        let source = SourceConfig::read(&env)?;
+        let rules = read_rules(&env, None)?;
+        Self::build(&env, source, rules)
+    }
+
+    /// Reads the process environment, fetching `REPLICATION_RULES` from SSM or S3 when it
+    /// names one (with `sdk`, the function's own credentials).
+    pub async fn load_from_env(sdk: &aws_config::SdkConfig) -> Result<Self, ConfigError> {
+        Self::load(|name| std::env::var(name).ok(), sdk).await
+    }
+
+    /// [`Config::from_lookup`], with `REPLICATION_RULES` read from where it says, once.
+    pub async fn load(
+        lookup: impl Fn(&str) -> Option<String>,
+        sdk: &aws_config::SdkConfig,
+    ) -> Result<Self, ConfigError> {
+        let env = Env::new(lookup);
+        let source = SourceConfig::read(&env)?;
+        let fetched = match env.get("REPLICATION_RULES") {
+            Some(value) => match RulesSource::parse(&value)? {
+                source if source.is_remote() => Some(
+                    source
+                        .fetch(sdk, env.flag("S3_FORCE_PATH_STYLE", false)?)
+                        .await?,
+                ),
+                _ => None,
+            },
+            None => None,
+        };
+        let rules = read_rules(&env, fetched)?;
+        Self::build(&env, source, rules)
+    }
+
+    fn build<F: Fn(&str) -> Option<String>>(
+        env: &Env<F>,
+        source: SourceConfig,
+        rules: RuleSet,
+    ) -> Result<Self, ConfigError> {
+        let rule = rules.single_rule()?.clone();
         Ok(Self {
-            source: SourceConfig::read(&env)?,
-            destination: DestinationConfig::read(&env)?,
-            transfer: TransferConfig::read(&env)?,
-            runtime: RuntimeConfig::read(&env)?,
+            source: SourceConfig {
+                // What the one rule takes (KEY_PREFIX, or its filter's prefix).
+                key_prefix: rule.filter.prefix.clone(),
+                ..source
+            },
+            destination: DestinationConfig::from_rule(env, &rule)?,
+            transfer: TransferConfig::read(env, &rule)?,
+            runtime: RuntimeConfig::read(env)?,
+            rules,
         })
     }
 
@@ -231,7 +292,35 @@ impl Config {
     }
 }
 
+/// The rule set: the document `REPLICATION_RULES` holds (inline, or as `fetched`), or the
+/// single-destination variables' one rule. Never both.
+fn read_rules<F: Fn(&str) -> Option<String>>(
+    env: &Env<F>,
+    fetched: Option<String>,
+) -> Result<RuleSet, ConfigError> {
+    let Some(value) = env.get("REPLICATION_RULES") else {
+        return RuleSet::from_variables(env);
+    };
+    if let Some(variable) = SINGLE_DESTINATION_VARIABLES
+        .iter()
+        .find(|v| env.get(v).is_some())
+    {
+        return Err(ConfigError::WithRules { variable });
+    }
+    let text = match (fetched, RulesSource::parse(&value)?) {
+        (Some(text), _) => text,
+        (None, RulesSource::Inline(text)) => text,
+        (None, remote) => {
+            return Err(ConfigError::RulesNotRead {
+                location: remote.location(),
+            })
+        }
+    };
+    Ok(RuleSet::from_json(&text)?)
+}
+
 impl SourceConfig {
+    /// Everything but `key_prefix`, which the rule set decides.
     fn read<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
         let bucket = env.required("SOURCE_BUCKET", "an S3 bucket name")?;
         validate::bucket_name("SOURCE_BUCKET", &bucket)?;
@@ -239,8 +328,7 @@ impl SourceConfig {
         if let Some(id) = &account_id {
             validate::account_id("SOURCE_ACCOUNT_ID", id)?;
         }
-        let key_prefix = env.get("KEY_PREFIX").unwrap_or_default();
-        validate::key_prefix("KEY_PREFIX", &key_prefix)?;
+        let key_prefix = String::new();
         // The RTC threshold: S3 Replication Time Control replicates 99.99% within 15 minutes.
         let pending_grace_s =
             env.number("NATIVE_PENDING_GRACE_SECONDS", 900, 0..=7 * 24 * 3600)? as i64;
@@ -264,72 +352,30 @@ impl SourceConfig {
 }
 
 impl DestinationConfig {
-    fn read<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
-        let bucket = env.required("DESTINATION_BUCKET", "an S3 bucket name")?;
-        validate::bucket_name("DESTINATION_BUCKET", &bucket)?;
-        let role_arn = env.required(
-            "DESTINATION_ROLE_ARN",
-            "an IAM role ARN such as arn:aws:iam::111122223333:role/replicator-destination",
-        )?;
-        let role_account = validate::role_arn("DESTINATION_ROLE_ARN", &role_arn)?;
-        let external_id = env.get("DESTINATION_EXTERNAL_ID");
-        if let Some(id) = &external_id {
-            validate::external_id("DESTINATION_EXTERNAL_ID", id)?;
-        }
-        let kms_key_id = env.required(
-            "DESTINATION_KMS_KEY_ID",
-            "a KMS key ARN or alias ARN in the destination account",
-        )?;
-        validate::kms_key("DESTINATION_KMS_KEY_ID", &kms_key_id)?;
-        let region = env.get("DESTINATION_REGION");
-        if let Some(r) = &region {
-            validate::region("DESTINATION_REGION", r)?;
-        }
-        let account_id = match env.get("DESTINATION_ACCOUNT_ID") {
-            Some(id) => {
-                validate::account_id("DESTINATION_ACCOUNT_ID", &id)?;
-                id
-            }
-            None => role_account,
-        };
-        let prefix = env.get("DESTINATION_PREFIX").unwrap_or_default();
-        validate::key_prefix("DESTINATION_PREFIX", &prefix)?;
+    /// The destination of the one rule the engine carries out.
+    fn from_rule<F: Fn(&str) -> Option<String>>(
+        env: &Env<F>,
+        rule: &Rule,
+    ) -> Result<Self, ConfigError> {
+        let d = &rule.destination;
         Ok(Self {
-            bucket,
-            role_arn,
-            external_id,
-            kms_key_id,
-            region,
-            account_id,
-            prefix,
-            storage_class: storage_class(env)?,
+            bucket: d.bucket.clone(),
+            role_arn: d.role_arn.clone(),
+            external_id: d.external_id.clone(),
+            kms_key_id: d.kms_key_id.clone(),
+            region: d.region.clone(),
+            account_id: d.account_id.clone(),
+            prefix: d.key_prefix.clone(),
+            storage_class: d.storage_class.clone(),
             bucket_key_enabled: env.flag("BUCKET_KEY_ENABLED", true)?,
-            replicate_deletes: env.flag("REPLICATE_DELETES", false)?,
+            replicate_deletes: rule.delete_markers,
             session_length: None,
         })
     }
 }
 
-fn storage_class<F: Fn(&str) -> Option<String>>(
-    env: &Env<F>,
-) -> Result<Option<aws_sdk_s3::types::StorageClass>, ConfigError> {
-    use aws_sdk_s3::types::StorageClass;
-    let Some(value) = env.get("DESTINATION_STORAGE_CLASS") else {
-        return Ok(None);
-    };
-    if !StorageClass::values().contains(&value.as_str()) {
-        let known = StorageClass::values().join(", ");
-        return Err(invalid(
-            "DESTINATION_STORAGE_CLASS",
-            &value,
-            &format!("one of {known}"),
-        ));
-    }
-    Ok(Some(StorageClass::from(value.as_str())))
-}
-
 impl TransferConfig {
-    fn read<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
+    fn read<F: Fn(&str) -> Option<String>>(env: &Env<F>, rule: &Rule) -> Result<Self, ConfigError> {
         use ChecksumAlgorithm::*;
         let checksum_algorithm = env.choice(
             "CHECKSUM_ALGORITHM",
@@ -390,12 +436,7 @@ impl TransferConfig {
                 DEFAULT_COPY_CONCURRENCY as u64,
                 1..=1024,
             )? as usize,
-            server_side_copy: env.choice(
-                "SERVER_SIDE_COPY",
-                true,
-                &[("auto", true), ("off", false)],
-                "auto or off",
-            )?,
+            server_side_copy: rule.destination.server_side_copy == ServerSideCopy::Auto,
             server_side_single_copy_max,
             upload_lease_ms: crate::clock::UPLOAD_LEASE_MS,
         })

@@ -55,6 +55,7 @@ pub mod permissions;
 pub mod plan;
 pub mod replicate;
 pub mod request;
+pub mod rules;
 pub mod s3;
 pub mod state;
 pub mod sync;

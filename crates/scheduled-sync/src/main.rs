@@ -15,11 +15,12 @@ use serde_json::Value;
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     replicator_core::logging::init_tracing();
-    // A bad configuration fails the cold start with a message naming the variable.
-    let config = replicator_core::logging::or_exit(Config::from_env());
+    let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    // A bad configuration fails the cold start with a message naming the variable (and,
+    // for REPLICATION_RULES, the rule); the rules are read from SSM or S3 once, here.
+    let config = replicator_core::logging::or_exit(Config::load_from_env(&sdk).await);
     let sync_config = replicator_core::logging::or_exit(SyncConfig::from_env());
     let verify_config = replicator_core::logging::or_exit(VerifyConfig::from_env());
-    let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
     let region = sdk.region().map(|r| r.to_string());
     let clients = Clients::new(&sdk, &config).await;
     let sqs = sync_config

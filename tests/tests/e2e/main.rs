@@ -16,6 +16,7 @@ mod native;
 mod races;
 mod reliability;
 mod report;
+mod rules;
 mod security;
 mod server_side;
 mod shared_destination;

@@ -141,3 +141,104 @@ fn session_name_is_derived_from_the_function_name() {
         "my-fn-copier"
     );
 }
+
+fn one_rule_document(filter: &str) -> String {
+    format!(
+        r#"{{"Rules": [{{"ID": "only", "Priority": 1, "Status": "Enabled", "Filter": {filter},
+            "DeleteMarkerReplication": {{"Status": "Enabled"}},
+            "Destination": {{"Bucket": "arn:aws:s3:::dst-bucket", "StorageClass": "STANDARD_IA",
+              "EncryptionConfiguration": {{"ReplicaKmsKeyID": "arn:aws:kms:us-east-1:222222222222:key/k"}},
+              "FallbackReplicator": {{"RoleArn": "arn:aws:iam::222222222222:role/dest",
+                "ExternalId": "ext-id", "KeyPrefix": "copy/", "ServerSideCopy": "off"}}}}}}]}}"#
+    )
+}
+
+fn rules_only(document: String) -> HashMap<&'static str, String> {
+    HashMap::from([
+        ("SOURCE_BUCKET", "src-bucket".to_owned()),
+        ("REPLICATION_RULES", document),
+    ])
+}
+
+#[test]
+fn the_variables_are_one_rule() {
+    let mut vars = base();
+    vars.insert("KEY_PREFIX", "logs/".into());
+    vars.insert("REPLICATE_DELETES", "true".into());
+    let c = load(&vars).unwrap();
+    let rule = c.rules.single_rule().unwrap();
+    assert_eq!(rule.id, crate::rules::VARIABLES_RULE_ID);
+    assert_eq!(rule.filter.prefix, "logs/");
+    assert!(rule.delete_markers && c.destination.replicate_deletes);
+    assert_eq!(c.source.key_prefix, "logs/");
+    assert_eq!(rule.destination.bucket, c.destination.bucket);
+}
+
+#[test]
+fn a_one_rule_document_configures_the_engine_like_the_variables() {
+    let c = load(&rules_only(one_rule_document(r#"{"Prefix": "logs/"}"#))).unwrap();
+    assert_eq!(c.source.key_prefix, "logs/");
+    assert_eq!(c.destination.bucket, "dst-bucket");
+    assert_eq!(c.destination.prefix, "copy/");
+    assert_eq!(c.destination.account_id, "222222222222");
+    assert_eq!(c.destination.external_id.as_deref(), Some("ext-id"));
+    assert!(c.destination.replicate_deletes);
+    assert!(!c.transfer.server_side_copy);
+    assert_eq!(
+        c.destination.storage_class,
+        Some(aws_sdk_s3::types::StorageClass::StandardIa)
+    );
+}
+
+#[test]
+fn rules_and_single_destination_variables_do_not_mix() {
+    for variable in crate::rules::SINGLE_DESTINATION_VARIABLES {
+        let mut vars = rules_only(one_rule_document("{}"));
+        vars.insert(variable, "x".into());
+        let err = load(&vars).unwrap_err();
+        assert_eq!(err, ConfigError::WithRules { variable });
+        assert!(err.to_string().contains(variable));
+    }
+}
+
+#[test]
+fn rules_errors_name_the_variable_and_the_rule() {
+    let err = load(&rules_only(one_rule_document(r#"{"Prefx": "a/"}"#))).unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.starts_with("REPLICATION_RULES:") && text.contains("\"only\""),
+        "{text}"
+    );
+    // A rule set the engine cannot carry out yet is refused, not cut to its first rule.
+    let tagged = one_rule_document(r#"{"Tag": {"Key": "k", "Value": "v"}}"#)
+        .replace(r#""Status": "Enabled"}"#, r#""Status": "Disabled"}"#);
+    let err = load(&rules_only(tagged)).unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            ConfigError::Rules(crate::rules::RulesError::EngineLimitation { .. })
+        ),
+        "{err}"
+    );
+    let err = load(&rules_only("ssm:/replicator/rules".into())).unwrap_err();
+    assert!(
+        matches!(&err, ConfigError::RulesNotRead { location } if location.contains("/replicator/rules")),
+        "{err}"
+    );
+}
+
+#[test]
+fn an_empty_environment_names_the_source_bucket_first() {
+    // Regression: reading the rules first made DESTINATION_BUCKET the first missing variable.
+    let err = load(&HashMap::new()).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            ConfigError::Missing {
+                variable: "SOURCE_BUCKET",
+                ..
+            }
+        ),
+        "{err}"
+    );
+}

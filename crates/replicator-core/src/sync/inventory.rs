@@ -54,6 +54,13 @@ enum Side {
     Destination,
 }
 
+/// What a pass reads: the manifest, the bucket its data files are in, and their columns.
+struct Files<'a> {
+    manifest: &'a Manifest,
+    data: &'a Bucket,
+    columns: &'a Columns,
+}
+
 impl Syncer {
     /// A pass over the rows of one source inventory. A pass under way goes on with the
     /// manifest it started on; a new pass takes the newest one — and when that is the one the
@@ -105,9 +112,11 @@ impl Syncer {
                 &mut state,
                 req,
                 window,
-                &manifest,
-                &data,
-                &columns,
+                Files {
+                    manifest: &manifest,
+                    data: &data,
+                    columns: &columns,
+                },
                 index.as_mut(),
             )
             .await?;
@@ -135,17 +144,19 @@ impl Syncer {
     /// The rows from where the pass stands, each row's work recorded in the files' order.
     /// Returns whether the run stopped early (time, max_objects), and the error that stopped
     /// it reading a data file (the pass stays before the row it could not read).
-    #[allow(clippy::too_many_arguments)]
     async fn rows(
         &self,
         state: &mut RunState<'_>,
         req: &SyncRequest,
         window: &Window,
-        manifest: &Manifest,
-        data: &Bucket,
-        columns: &Columns,
+        files: Files<'_>,
         index: Option<&mut DestinationIndex>,
     ) -> Result<(bool, Option<ReplicationError>), ReplicationError> {
+        let Files {
+            manifest,
+            data,
+            columns,
+        } = files;
         let start = state.checkpoint.position.unwrap_or_default();
         let max = req.max_objects.unwrap_or(u64::MAX);
         let examined = AtomicU64::new(0);
