@@ -17,6 +17,7 @@ pub mod emulator;
 pub mod faults;
 pub mod inspect;
 pub mod inventory;
+pub mod native;
 pub mod world;
 
 use std::path::{Path, PathBuf};

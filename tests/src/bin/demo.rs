@@ -491,51 +491,17 @@ impl NativeDemo {
 /// A native replication rule to the destination with replication metrics on, and the
 /// source's failure events sent to a queue standing for the copier's; the queue's ARN.
 async fn native_configuration(world: &World) -> String {
-    use aws_sdk_s3::types::{
-        DeleteMarkerReplication, DeleteMarkerReplicationStatus, Destination, Event, Metrics,
-        MetricsStatus, NotificationConfiguration, QueueConfiguration, ReplicationConfiguration,
-        ReplicationRule, ReplicationRuleFilter, ReplicationRuleStatus,
-    };
-    let rule = ReplicationRule::builder()
-        .id("demo-native")
-        .priority(1)
-        .status(ReplicationRuleStatus::Enabled)
-        .filter(ReplicationRuleFilter::builder().prefix("native/").build())
-        .delete_marker_replication(
-            DeleteMarkerReplication::builder()
-                .status(DeleteMarkerReplicationStatus::Disabled)
-                .build(),
-        )
-        .destination(
-            Destination::builder()
-                .bucket(format!("arn:aws:s3:::{}", world.destination_bucket))
-                .metrics(
-                    Metrics::builder()
-                        .status(MetricsStatus::Enabled)
-                        .build()
-                        .unwrap(),
-                )
-                .build()
-                .unwrap(),
-        )
-        .build()
-        .unwrap();
+    use replicator_tests::native::rule;
     world
-        .src
-        .put_bucket_replication()
-        .bucket(&world.source_bucket)
-        .replication_configuration(
-            ReplicationConfiguration::builder()
-                .role("arn:aws:iam::123456789012:role/native-replication")
-                .rules(rule)
-                .build()
-                .unwrap(),
-        )
-        .send()
-        .await
-        .expect("put the native replication configuration");
-    let sqs = aws_sdk_sqs::Client::new(&world.source_sdk);
-    let url = sqs
+        .put_native_rules(vec![rule(
+            "demo-native",
+            1,
+            "native/",
+            &world.destination_bucket,
+            true,
+        )])
+        .await;
+    let url = aws_sdk_sqs::Client::new(&world.source_sdk)
         .create_queue()
         .queue_name("demo-copier")
         .send()
@@ -544,34 +510,8 @@ async fn native_configuration(world: &World) -> String {
         .queue_url()
         .unwrap_or_default()
         .to_owned();
-    let arn_name = aws_sdk_sqs::types::QueueAttributeName::QueueArn;
-    let arn = sqs
-        .get_queue_attributes()
-        .queue_url(&url)
-        .attribute_names(arn_name.clone())
-        .send()
-        .await
-        .expect("the queue's ARN")
-        .attributes()
-        .and_then(|a| a.get(&arn_name).cloned())
-        .unwrap_or_default();
-    let failures = QueueConfiguration::builder()
-        .queue_arn(&arn)
-        .events(Event::from("s3:Replication:OperationFailedReplication"))
-        .build()
-        .unwrap();
-    world
-        .src
-        .put_bucket_notification_configuration()
-        .bucket(&world.source_bucket)
-        .notification_configuration(
-            NotificationConfiguration::builder()
-                .queue_configurations(failures)
-                .build(),
-        )
-        .send()
-        .await
-        .expect("send failure events to the queue");
+    let arn = world.queue_arn(&url).await;
+    world.send_failure_events_to(Some(&arn)).await;
     arn
 }
 

@@ -200,90 +200,19 @@ async fn doctor_native_check(world: &World, queue_arn: &str) -> (i32, Value) {
 /// A native configuration on the source: one rule to this world's destination (replication
 /// metrics on or off), one to another bucket under `logs/`.
 async fn put_native_configuration(world: &World, metrics: bool) {
-    use aws_sdk_s3::types::{
-        DeleteMarkerReplication, DeleteMarkerReplicationStatus, Destination, Metrics,
-        MetricsStatus, ReplicationConfiguration, ReplicationRule, ReplicationRuleFilter,
-        ReplicationRuleStatus,
-    };
-    let rule = |id: &str, prefix: &str, bucket: &str, metrics: bool| {
-        let mut destination = Destination::builder().bucket(format!("arn:aws:s3:::{bucket}"));
-        if metrics {
-            destination = destination.metrics(
-                Metrics::builder()
-                    .status(MetricsStatus::Enabled)
-                    .build()
-                    .unwrap(),
-            );
-        }
-        ReplicationRule::builder()
-            .id(id)
-            .priority(if prefix.is_empty() { 1 } else { 2 })
-            .status(ReplicationRuleStatus::Enabled)
-            .filter(ReplicationRuleFilter::builder().prefix(prefix).build())
-            .delete_marker_replication(
-                DeleteMarkerReplication::builder()
-                    .status(DeleteMarkerReplicationStatus::Disabled)
-                    .build(),
-            )
-            .destination(destination.build().unwrap())
-            .build()
-            .unwrap()
-    };
+    use replicator_tests::native::rule;
     world
-        .src
-        .put_bucket_replication()
-        .bucket(&world.source_bucket)
-        .replication_configuration(
-            ReplicationConfiguration::builder()
-                .role("arn:aws:iam::111111111111:role/native-replication")
-                .rules(rule(
-                    "to-the-replica-bucket",
-                    "",
-                    &world.destination_bucket,
-                    metrics,
-                ))
-                .rules(rule("logs-elsewhere", "logs/", "elsewhere", true))
-                .build()
-                .unwrap(),
-        )
-        .send()
-        .await
-        .unwrap();
-}
-
-/// The queue's ARN, and the source's failure events sent to it (or nowhere).
-async fn failure_events_to(world: &World, queue_url: &str, subscribe: bool) -> String {
-    use aws_sdk_s3::types::{Event, NotificationConfiguration, QueueConfiguration};
-    let arn = aws_sdk_sqs::Client::new(&world.source_sdk)
-        .get_queue_attributes()
-        .queue_url(queue_url)
-        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
-        .send()
-        .await
-        .unwrap()
-        .attributes()
-        .and_then(|a| a.get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn))
-        .unwrap()
-        .clone();
-    let mut notifications = NotificationConfiguration::builder();
-    if subscribe {
-        notifications = notifications.queue_configurations(
-            QueueConfiguration::builder()
-                .queue_arn(&arn)
-                .events(Event::from("s3:Replication:OperationFailedReplication"))
-                .build()
-                .unwrap(),
-        );
-    }
-    world
-        .src
-        .put_bucket_notification_configuration()
-        .bucket(&world.source_bucket)
-        .notification_configuration(notifications.build())
-        .send()
-        .await
-        .unwrap();
-    arn
+        .put_native_rules(vec![
+            rule(
+                "to-the-replica-bucket",
+                1,
+                "",
+                &world.destination_bucket,
+                metrics,
+            ),
+            rule("logs-elsewhere", 2, "logs/", "elsewhere", true),
+        ])
+        .await;
 }
 
 #[tokio::test]
@@ -291,7 +220,8 @@ async fn doctor_reports_the_native_configuration_with_and_without_metrics() {
     let mut world = World::new().await;
     world.set("NATIVE_REPLICATION", "heal");
     let queue = crate::common::queue(&world).await;
-    let arn = failure_events_to(&world, &queue, true).await;
+    let arn = world.queue_arn(&queue).await;
+    world.send_failure_events_to(Some(&arn)).await;
 
     // No native replication, heal mode: a warning that heal mode would copy everything.
     let (code, check) = doctor_native_check(&world, &arn).await;
@@ -335,7 +265,7 @@ async fn doctor_reports_the_native_configuration_with_and_without_metrics() {
 
     // Metrics on, but the events go nowhere: the wiring to add.
     put_native_configuration(&world, true).await;
-    failure_events_to(&world, &queue, false).await;
+    world.send_failure_events_to(None).await;
     let (_, check) = doctor_native_check(&world, &arn).await;
     assert_eq!(check["status"], "warn", "{check}");
     assert!(

@@ -185,14 +185,7 @@ async fn rules_import_round_trips_a_native_configuration_that_check_routes_as_na
         ))
         .build()
         .unwrap();
-    world
-        .src
-        .put_bucket_replication()
-        .bucket(&world.source_bucket)
-        .replication_configuration(native)
-        .send()
-        .await
-        .expect("the emulator stores the native configuration");
+    world.put_replication_configuration(native).await;
 
     // Without a role map, import writes placeholders and check refuses them by rule.
     let (code, bare) = cli(&world, &["rules", "import"]).await;
