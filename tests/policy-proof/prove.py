@@ -43,6 +43,8 @@ UNUSED_BUT_NEEDED = {
     "sqs:GetQueueAttributes": "the SQS event source mapping reads the queue's attributes with the function's role",
     "xray:PutTraceSegments": "the Lambda runtime sends traces when EnableTracing is on",
     "xray:PutTelemetryRecords": "the Lambda runtime sends traces when EnableTracing is on",
+    "s3:GetObjectRetention": "a HEAD shows an object's Object Lock mode and retain-until date only to a caller with it (verify's lock-drift, both sides; the audit's evidence lock)",
+    "s3:GetObjectLegalHold": "a HEAD shows an object's legal hold only to a caller with it (verify's lock-drift, both sides)",
 }
 
 # A KMS key policy that lets IAM policies decide (the templates' ReplicaKey, and what the
@@ -163,7 +165,7 @@ def classify(r):
     if r["method"] not in ("GET", "HEAD") or r["path"] in ("/", ""):
         return None, "source account write: harness setup (the engine never writes to the source)"
     query = parse_qs(r["query"], keep_blank_values=True)
-    if "versioning" in query or "encryption" in query:
+    if any(q in query for q in ("versioning", "encryption", "replication", "notification")):
         return None, "the doctor's source checks, with the operator's own credentials"
     mapped = s3_actions(r)
     return ("functions", mapped) if mapped else (None, "unmapped source request")

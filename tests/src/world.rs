@@ -251,6 +251,10 @@ impl World {
             .put_object()
             .bucket(&self.destination_bucket)
             .key(key)
+            // Under the replica key: the replicator's role may read what another writer left
+            // (under a key of its own it would be denied before it could judge the object).
+            .server_side_encryption(aws_sdk_s3::types::ServerSideEncryption::AwsKms)
+            .ssekms_key_id(&self.destination_key_arn)
             .body(ByteStream::from(body.to_vec()))
             .send()
             .await

@@ -25,8 +25,8 @@ pub const DESTINATION_OBJECT_ACTIONS: &[&str] = &[
     "s3:PutObject",                  // PutObject, multipart uploads, the sync checkpoint
     "s3:PutObjectTagging",           // tags sent with the PUT
     "s3:GetObject",                  // HEAD of the replica (provenance), the sync checkpoint
-    "s3:GetObjectTagging",           // verify --tags: the replica's tags
-    "s3:GetObjectVersionTagging",    // … of the version HEAD saw
+    "s3:GetObjectVersion",           // verify --deep: the replica version HEAD saw, read whole
+    "s3:GetObjectVersionTagging",    // verify --tags, tag changes: that version's tags
     "s3:PutObjectVersionTagging",    // a source tag change, on the replica version it names
     "s3:DeleteObjectVersionTagging", // … when the source's tags were removed
     "s3:GetObjectRetention",         // Object Lock settings in HEAD (verify's lock-drift)
@@ -88,8 +88,12 @@ pub fn s3_via_service(region: &str) -> String {
 /// [`audit_prefix`]): writes each part and the summary, and HEADs the summary for the Object
 /// Lock S3 applied (HEAD shows the lock only to a caller with s3:GetObjectRetention). In the
 /// destination bucket itself, DESTINATION_OBJECT_ACTIONS already cover it.
-pub const AUDIT_EVIDENCE_ACTIONS: &[&str] =
-    &["s3:PutObject", "s3:GetObject", "s3:GetObjectRetention"];
+pub const AUDIT_EVIDENCE_ACTIONS: &[&str] = &[
+    "s3:PutObject",
+    "s3:GetObject",
+    "s3:GetObjectVersion",
+    "s3:GetObjectRetention",
+];
 
 /// Where the scheduled audit writes its evidence, per source bucket below it.
 pub fn audit_prefix(destination_prefix: &str) -> String {

@@ -161,7 +161,7 @@ pub fn classify(
     Verdict::of(findings, proof)
 }
 
-fn wrong_key(replica: &ObjectFacts, expected: &str) -> Option<String> {
+pub(super) fn wrong_key(replica: &ObjectFacts, expected: &str) -> Option<String> {
     match &replica.encryption {
         Some(Encryption::Kms(Some(key))) if key == expected => None,
         Some(Encryption::Kms(key)) => Some(format!(
