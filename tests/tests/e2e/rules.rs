@@ -57,6 +57,9 @@ fn rules_vars(world: &World, rules: &str) -> HashMap<&'static str, String> {
 }
 
 async fn load(world: &World, rules: &str) -> Result<Config, ConfigError> {
+    // The policy proof evaluates this deployment's requests against the world's policies:
+    // the one rule names the world's own buckets, key and role.
+    world.register();
     let vars = rules_vars(world, rules);
     Config::load(|k| vars.get(k).cloned(), &world.source_sdk).await
 }
