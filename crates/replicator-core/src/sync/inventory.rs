@@ -26,7 +26,6 @@ use super::{SyncReport, SyncRequest, Syncer, Window};
 use crate::clock::now_ms;
 use crate::config::NativeMode;
 use crate::error::ReplicationError;
-use crate::outcome::Outcome;
 use crate::plan;
 use crate::request::ObjectRequest;
 use crate::s3::Bucket;
@@ -419,31 +418,8 @@ impl Syncer {
                     }
                 }
             };
-            return match (needed, dry_run) {
-                (false, _) => Step::Skipped,
-                (true, true) => Step::WouldCopy,
-                (true, false) => Step::Enqueue(crate::event::encode::object_created(
-                    &r.config().source.bucket,
-                    &row.key,
-                    None,
-                    row.size,
-                    &row.etag,
-                    self.region.as_deref().unwrap_or_default(),
-                    now_ms(),
-                )),
-            };
+            return self.decided(needed, dry_run, &row.key, row.size, &row.etag);
         }
-        match r.replicate_by(&current, Some(window.copy_deadline)).await {
-            Ok(Outcome::Copied { bytes, .. }) => Step::Copied(bytes),
-            Ok(_) => Step::Skipped,
-            Err(e @ crate::ReplicationError::Archived { .. }) => {
-                warn!(key = %row.key, error = %e, "source archived; not copied");
-                Step::Archived(e.to_string())
-            }
-            Err(e) => {
-                warn!(key = %row.key, error = %e, "inventory copy failed");
-                Step::Failed(e.to_string())
-            }
-        }
+        self.copied(&current, window.copy_deadline).await
     }
 }

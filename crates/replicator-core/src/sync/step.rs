@@ -48,29 +48,47 @@ impl Syncer {
                     Ok(current) => !current,
                     Err(e) => return Step::Failed(e.to_string()),
                 };
-            return match (needed, dry_run) {
-                (false, _) => Step::Skipped,
-                (true, true) => Step::WouldCopy,
-                (true, false) => Step::Enqueue(crate::event::encode::object_created(
-                    &r.config().source.bucket,
-                    &object.key,
-                    None,
-                    object.size,
-                    &object.etag,
-                    self.region.as_deref().unwrap_or_default(),
-                    now_ms(),
-                )),
-            };
+            return self.decided(needed, dry_run, &object.key, object.size, &object.etag);
         }
-        match r.replicate_by(&request, Some(copy_deadline)).await {
+        self.copied(&request, copy_deadline).await
+    }
+
+    /// A dry run's or a fan-out's answer for a key whose need of a copy is known: nothing,
+    /// what a real run would copy, or the copier's message for it.
+    pub(super) fn decided(
+        &self,
+        needed: bool,
+        dry_run: bool,
+        key: &str,
+        size: u64,
+        etag: &str,
+    ) -> Step {
+        match (needed, dry_run) {
+            (false, _) => Step::Skipped,
+            (true, true) => Step::WouldCopy,
+            (true, false) => Step::Enqueue(crate::event::encode::object_created(
+                &self.replicator.config().source.bucket,
+                key,
+                None,
+                size,
+                etag,
+                self.region.as_deref().unwrap_or_default(),
+                now_ms(),
+            )),
+        }
+    }
+
+    /// Copies `request` with the engine, starting no part after `deadline`.
+    pub(super) async fn copied(&self, request: &ObjectRequest, deadline: Instant) -> Step {
+        match self.replicator.replicate_by(request, Some(deadline)).await {
             Ok(Outcome::Copied { bytes, .. }) => Step::Copied(bytes),
             Ok(_) => Step::Skipped,
             Err(e @ crate::ReplicationError::Archived { .. }) => {
-                warn!(key = %object.key, error = %e, "source archived; not copied");
+                warn!(key = %request.key, error = %e, "source archived; not copied");
                 Step::Archived(e.to_string())
             }
             Err(e) => {
-                warn!(key = %object.key, error = %e, "sync copy failed");
+                warn!(key = %request.key, error = %e, "sync copy failed");
                 Step::Failed(e.to_string())
             }
         }
