@@ -15,6 +15,11 @@ Some AWS behaviours are put right in front of moto, as AWS has them:
   10,000-object soak ran it out of memory);
 - CompleteMultipartUpload of an upload no longer in progress answers 404 NoSuchUpload
   (moto repeats the success);
+- CreateMultipartUpload keeps the Object Lock settings and website redirect it was given
+  for the object CompleteMultipartUpload makes, and refuses lock settings for a bucket
+  without Object Lock (moto drops them);
+- CopyObject takes Object Lock settings without a Content-MD5 or checksum header (moto
+  asks for one, as PutObject needs; a copy has no body to check);
 - ListMultipartUploads reports each upload's initiator (the session ARN for assumed-role
   credentials) and when it was initiated (moto answers a fixed user and 2010 for all);
 - GetBucketReplication answers the rules as PutBucketReplication stored them (moto replaces
@@ -38,6 +43,7 @@ signed with AssumeRole credentials the session name and who assumed it; POST /_w
 a test world's configuration there."""
 
 import datetime
+import html
 import io
 import json
 import os
@@ -51,7 +57,7 @@ from urllib.parse import parse_qs, quote_plus, unquote
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 from moto.s3.models import FakeKey, S3Backend, s3_backends
 from moto.s3.responses import S3Response
-from werkzeug.serving import make_server
+from werkzeug.serving import WSGIRequestHandler, make_server
 
 DENIED = (
     b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>AccessDenied</Code>'
@@ -68,6 +74,17 @@ SERVED = [0]
 SESSION_EXPIRES = {}
 SESSION_ARN = {}
 UPLOADS_STARTED = {}
+# Upload id -> the Object Lock settings and website redirect CreateMultipartUpload carried.
+UPLOAD_SETTINGS = {}
+LOCK_HEADERS = {
+    "HTTP_X_AMZ_OBJECT_LOCK_MODE": "lock_mode",
+    "HTTP_X_AMZ_OBJECT_LOCK_RETAIN_UNTIL_DATE": "lock_until",
+    "HTTP_X_AMZ_OBJECT_LOCK_LEGAL_HOLD": "lock_legal_status",
+}
+LOCK_NOT_ENABLED = (
+    b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>InvalidRequest</Code>'
+    b"<Message>Bucket is missing Object Lock Configuration</Message><RequestId>lock</RequestId></Error>"
+)
 CONDITIONAL_WRITES = threading.Lock()
 PRECONDITION_FAILED = (
     b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>PreconditionFailed</Code>'
@@ -119,6 +136,8 @@ def capture(environ):
     seen["sse"] = environ.get("HTTP_X_AMZ_SERVER_SIDE_ENCRYPTION")
     seen["sse_key"] = environ.get("HTTP_X_AMZ_SERVER_SIDE_ENCRYPTION_AWS_KMS_KEY_ID")
     seen["tagging"] = environ.get("HTTP_X_AMZ_TAGGING") is not None
+    seen["lock_retention"] = "HTTP_X_AMZ_OBJECT_LOCK_MODE" in environ
+    seen["lock_legal_hold"] = "HTTP_X_AMZ_OBJECT_LOCK_LEGAL_HOLD" in environ
     form = environ.get("CONTENT_TYPE", "").startswith("application/x-www-form-urlencoded")
     if environ.get("REQUEST_METHOD") == "POST" and seen["path"] == "/" and form:
         body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
@@ -223,7 +242,16 @@ def expected_owner_check(app):
         # ListMultipartUploads reports who started each upload and when ("Initiator",
         # "Initiated": https://docs.aws.amazon.com/AmazonS3/latest/API/API_ListMultipartUploads.html).
         if environ.get("REQUEST_METHOD") == "POST" and re.search(r"(^|&)uploads(=|&|$)", query):
-            return rewrite(app, environ, start_response, remember_upload(seen["access_key"]))
+            settings = upload_settings(environ)
+            if any(k in settings for k in LOCK_HEADERS.values()) and not lock_enabled(path):
+                start_response("400 Bad Request", [("Content-Type", "application/xml")])
+                return [LOCK_NOT_ENABLED]
+            return rewrite(app, environ, start_response, remember_upload(seen["access_key"], settings))
+        if copy_source and environ.get("REQUEST_METHOD") == "PUT" and any(h in environ for h in LOCK_HEADERS):
+            environ.setdefault("HTTP_X_AMZ_SDK_CHECKSUM_ALGORITHM", "CRC32")
+        serve = app
+        if environ.get("REQUEST_METHOD") == "POST" and "uploadId=" in query:
+            serve = keeping_upload_settings(app, path, query)
         if environ.get("REQUEST_METHOD") == "GET" and re.search(r"(^|&)uploads(=|&|$)", query):
             return rewrite(app, environ, start_response, report_uploads)
         if environ.get("REQUEST_METHOD") == "GET" and "uploadId=" in query:
@@ -240,13 +268,18 @@ def expected_owner_check(app):
         # writes, as on S3, where both are atomic ("How to perform conditional deletes",
         # https://docs.aws.amazon.com/AmazonS3/latest/userguide/conditional-deletes.html).
         if conditional and environ.get("REQUEST_METHOD") in ("PUT", "POST", "DELETE"):
+            # The body is read before the turn is taken: a slow or stalled client must not
+            # hold every other conditional write up.
+            if environ.get("CONTENT_LENGTH"):
+                body = environ["wsgi.input"].read(int(environ["CONTENT_LENGTH"]))
+                environ["wsgi.input"] = io.BytesIO(body)
             with CONDITIONAL_WRITES:
                 if environ.get("REQUEST_METHOD") == "POST" and "uploadId=" in query and not current_etag_matches(
                         path, environ.get("HTTP_IF_MATCH")):
                     start_response("412 Precondition Failed", [("Content-Type", "application/xml")])
                     return [PRECONDITION_FAILED]
-                return list(app(environ, start_response))
-        return app(environ, start_response)
+                return list(serve(environ, start_response))
+        return serve(environ, start_response)
 
     return middleware
 
@@ -353,8 +386,10 @@ def remember_session(seen):
     return change
 
 
-def remember_upload(access_key):
-    """CreateMultipartUpload: who started the upload, and when."""
+def remember_upload(access_key, settings):
+    """CreateMultipartUpload: who started the upload, when, and what the object it makes
+    keeps ("CreateMultipartUpload": x-amz-object-lock-*, x-amz-website-redirect-location,
+    https://docs.aws.amazon.com/AmazonS3/latest/API/API_CreateMultipartUpload.html)."""
 
     def change(body):
         upload = re.search(rb"<UploadId>([^<]+)</UploadId>", body)
@@ -362,9 +397,54 @@ def remember_upload(access_key):
             started = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.000Z")
             who = SESSION_ARN.get(access_key, f"arn:aws:iam::123456789012:user/{access_key}")
             UPLOADS_STARTED[upload.group(1).decode()] = (who, started)
+            if settings:
+                UPLOAD_SETTINGS[upload.group(1).decode()] = settings
         return body
 
     return change
+
+
+def upload_settings(environ):
+    settings = {attr: environ[h] for h, attr in LOCK_HEADERS.items() if h in environ}
+    if settings.get("lock_legal_status") == "OFF":
+        del settings["lock_legal_status"]
+    if "HTTP_X_AMZ_WEBSITE_REDIRECT_LOCATION" in environ:
+        settings["website_redirect_location"] = environ["HTTP_X_AMZ_WEBSITE_REDIRECT_LOCATION"]
+    return settings
+
+
+def lock_enabled(path):
+    bucket = path.partition("/")[0]
+    account = owner_of(bucket)
+    return account is None or s3_backends[account]["aws"].get_bucket(bucket).object_lock_enabled
+
+
+def keeping_upload_settings(app, path, query):
+    """CompleteMultipartUpload: the completed object takes what its upload was created with."""
+    upload_id = parse_qs(query).get("uploadId", [""])[0]
+    settings = UPLOAD_SETTINGS.get(upload_id)
+    if not settings:
+        return app
+
+    def complete(environ, start_response):
+        answer = []
+
+        def respond(status, headers, exc_info=None):
+            answer.append(status)
+            return start_response(status, headers, exc_info)
+
+        body = list(app(environ, respond))
+        done = re.search(rb"<Bucket>([^<]*)</Bucket>.*<Key>([^<]*)</Key>", b"".join(body), re.S)
+        if answer and answer[0].startswith("200") and done:
+            bucket, key = (html.unescape(g.decode()) for g in done.groups())
+            backend = s3_backends[owner_of(bucket)]["aws"]
+            made = backend.get_object(bucket, key)
+            for attr, value in settings.items():
+                setattr(made, attr, value)
+            UPLOAD_SETTINGS.pop(upload_id, None)
+        return body
+
+    return complete
 
 
 def report_uploads(body):
@@ -482,7 +562,14 @@ def get_bucket_replication_as_written(self):
 S3Response.get_bucket_replication = get_bucket_replication_as_written
 
 app = expected_owner_check(DomainDispatcherApplication(create_backend_app))
-server = make_server("127.0.0.1", 0, app, threaded=True)
+class QuietHandler(WSGIRequestHandler):
+    """No line per request on stderr (the tests keep it in a file): errors only."""
+
+    def log_request(self, *args, **kwargs):
+        pass
+
+
+server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=QuietHandler)
 print(server.server_port, flush=True)
 threading.Thread(target=server.serve_forever, daemon=True).start()
 sys.stdin.read()

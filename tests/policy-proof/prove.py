@@ -43,8 +43,8 @@ UNUSED_BUT_NEEDED = {
     "sqs:GetQueueAttributes": "the SQS event source mapping reads the queue's attributes with the function's role",
     "xray:PutTraceSegments": "the Lambda runtime sends traces when EnableTracing is on",
     "xray:PutTelemetryRecords": "the Lambda runtime sends traces when EnableTracing is on",
-    "s3:GetObjectRetention": "a HEAD shows an object's Object Lock mode and retain-until date only to a caller with it (verify's lock-drift, both sides; the audit's evidence lock)",
-    "s3:GetObjectLegalHold": "a HEAD shows an object's legal hold only to a caller with it (verify's lock-drift, both sides)",
+    "s3:GetObjectRetention": "a HEAD shows an object's Object Lock mode and retain-until date only to a caller with it (the source's, copied with the replica; the replica's, for a later change and verify's lock-drift; the audit's evidence lock)",
+    "s3:GetObjectLegalHold": "a HEAD shows an object's legal hold only to a caller with it (the source's, copied with the replica; the replica's, for a later change and verify's lock-drift)",
 }
 
 # Buckets whose requests no recorded world claims yet, each for a reason: proved by nothing,
@@ -73,6 +73,19 @@ def load(log_dir):
             r = json.loads(line)
             (worlds if "world" in r else requests).append(r.get("world", r))
     return worlds, requests
+
+
+def lock_actions(r, o):
+    """A write that sets Object Lock also needs the lock's own permissions ("Object Lock
+    considerations": x-amz-object-lock-mode and -retain-until-date need
+    s3:PutObjectRetention, x-amz-object-lock-legal-hold needs s3:PutObjectLegalHold,
+    https://docs.aws.amazon.com/AmazonS3/latest/userguide/object-lock-managing.html)."""
+    out = []
+    if r.get("lock_retention"):
+        out.append(("s3:PutObjectRetention", o, {}))
+    if r.get("lock_legal_hold"):
+        out.append(("s3:PutObjectLegalHold", o, {}))
+    return out
 
 
 def split_path(path):
@@ -116,6 +129,7 @@ def s3_actions(r):
             out.append(("kms:Decrypt", "DESTINATION_KEY", {"kms:ViaService": VIA_S3}))
     elif "uploads" in query:
         out.append(("s3:PutObject", o, {}))
+        out.extend(lock_actions(r, o))
     elif "retention" in query:
         out.append({"GET": ("s3:GetObjectRetention", o, {}), "PUT": ("s3:PutObjectRetention", o, {})}[method])
     elif "legal-hold" in query:
@@ -132,6 +146,7 @@ def s3_actions(r):
         out.append(("s3:PutObject", o, {}))
         if r.get("tagging"):
             out.append(("s3:PutObjectTagging", o, {}))
+        out.extend(lock_actions(r, o))
     elif method == "DELETE":
         out.append(("s3:DeleteObjectVersion" if versioned else "s3:DeleteObject", o, {}))
     else:

@@ -39,11 +39,12 @@ pub fn start_emulator() -> Emulator {
         "{} not found: run ./scripts/setup (or ./scripts/test) first, which creates the venv with the pinned moto",
         python.display()
     );
+    let log = error_log();
     let mut child = Command::new(&python)
         .arg(workspace().join("tests/moto_runner.py"))
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(std::fs::File::create(&log).expect("emulator error log"))
         .spawn()
         .expect("start moto");
     let stdout = child.stdout.take().expect("moto stdout");
@@ -59,6 +60,21 @@ pub fn start_emulator() -> Emulator {
         port,
         _child: Mutex::new(child),
     }
+}
+
+/// Where an emulator's errors go (tracebacks; no line per request): one file per server,
+/// under `$TMPDIR/s3-fallback-replicator-emulator/`, which `.ci/run` prints from when the
+/// suite fails.
+fn error_log() -> PathBuf {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static STARTED: AtomicU32 = AtomicU32::new(0);
+    let dir = std::env::temp_dir().join("s3-fallback-replicator-emulator");
+    std::fs::create_dir_all(&dir).expect("emulator log directory");
+    dir.join(format!(
+        "{}-{}.log",
+        std::process::id(),
+        STARTED.fetch_add(1, Ordering::Relaxed)
+    ))
 }
 
 /// What the emulator saw of every request so far (see `tests/moto_runner.py`): method, path,

@@ -245,6 +245,29 @@ impl World {
         }
     }
 
+    /// This world with new, empty buckets where Object Lock is enabled as asked (versioned,
+    /// encrypted by default as every world's are).
+    pub async fn with_object_lock(self, source: bool, destination: bool) -> World {
+        let source_bucket = unique("src-lock");
+        create_bucket_with(&self.src, &source_bucket, &self.source_key_arn, source).await;
+        let destination_bucket = unique("dst-lock");
+        let dest_default_key = create_key(&self.destination_sdk, "destination bucket default key")
+            .await
+            .1;
+        create_bucket_with(
+            &self.dst,
+            &destination_bucket,
+            &dest_default_key,
+            destination,
+        )
+        .await;
+        World {
+            source_bucket,
+            destination_bucket,
+            ..self
+        }
+    }
+
     /// Writes a destination object this replicator did not write (no provenance).
     pub async fn put_foreign(&self, key: &str, body: &[u8]) {
         self.dst
@@ -421,8 +444,18 @@ async fn create_key(sdk: &SdkConfig, description: &str) -> (String, String) {
 }
 
 async fn create_bucket(s3: &aws_sdk_s3::Client, bucket: &str, default_key: &str) {
+    create_bucket_with(s3, bucket, default_key, false).await
+}
+
+async fn create_bucket_with(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    default_key: &str,
+    object_lock: bool,
+) {
     s3.create_bucket()
         .bucket(bucket)
+        .object_lock_enabled_for_bucket(object_lock)
         .send()
         .await
         .expect("create bucket");

@@ -348,6 +348,7 @@ fn outcome_text(outcome: &Outcome) -> String {
         ),
         Outcome::DeleteMarkerCreated { .. } => "delete marker created".into(),
         Outcome::TagsReplicated { tags, .. } => format!("{tags} tags set on the replica"),
+        Outcome::LockReplicated { .. } => "Object Lock set on the replica as the source's".into(),
         Outcome::Skipped { reason } => format!("skipped: {reason:?}"),
     }
 }

@@ -109,6 +109,9 @@ pub(crate) async fn copy(
             }
             Ok(Outcome::DeleteMarkerCreated { .. }) => format!("deleted  {key}"),
             Ok(Outcome::TagsReplicated { tags, .. }) => format!("tagged   {key} ({tags} tags)"),
+            Ok(Outcome::LockReplicated { .. }) => {
+                format!("locked   {key} (Object Lock as the source's)")
+            }
             Err(e) => {
                 failed += 1;
                 format!("FAILED   {key}: {e}")

@@ -7,6 +7,7 @@
 
 mod destination;
 mod kms;
+mod lock;
 mod native;
 mod probe;
 mod report;
@@ -33,6 +34,7 @@ enum Id {
     DestinationBucket,
     DestinationVersioning,
     DestinationEncryption,
+    DestinationObjectLock,
     DestinationKey,
     Probe,
 }
@@ -112,6 +114,11 @@ const PLAN: &[Step] = &[
     Step {
         id: Id::DestinationEncryption,
         name: "destination default encryption",
+        needs: &[NO_ROLE, NO_BUCKET],
+    },
+    Step {
+        id: Id::DestinationObjectLock,
+        name: "Object Lock on both buckets",
         needs: &[NO_ROLE, NO_BUCKET],
     },
     Step {
@@ -222,6 +229,7 @@ async fn one(id: Id, cx: &mut Context<'_>) -> report::Verdict {
         Id::DestinationBucket => destination::bucket(cx).await,
         Id::DestinationVersioning => destination::versioning(cx).await,
         Id::DestinationEncryption => destination::encryption(cx).await,
+        Id::DestinationObjectLock => lock::check(cx).await,
         Id::DestinationKey => kms::describe(cx).await,
         Id::Probe => probe::write_read_delete(cx).await,
     }

@@ -126,7 +126,7 @@ pub struct DestinationConfig {
     pub account_id: String,
     /// Prepended to every replica key.
     pub prefix: String,
-    pub storage_class: Option<aws_sdk_s3::types::StorageClass>,
+    pub storage_class: crate::rules::ReplicaStorageClass,
     pub bucket_key_enabled: bool,
     pub replicate_deletes: bool,
     /// Lifetime asked of AssumeRole; `None` is the SDK's default (one hour). Not a variable:

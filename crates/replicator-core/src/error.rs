@@ -118,6 +118,16 @@ pub enum ReplicationError {
         message: String,
     },
 
+    /// The source version has Object Lock settings and the destination bucket has no
+    /// Object Lock: the replica would be unlocked, so none is written (native
+    /// replication's failure reason `DstBucketObjectLockConfigMissing`).
+    #[error("{resource} has Object Lock settings ({settings}) but destination bucket {bucket} has no Object Lock configuration (DstBucketObjectLockConfigMissing); no replica was written. Enable Object Lock on {bucket}, or exclude these objects")]
+    ObjectLockConfigMissing {
+        resource: String,
+        bucket: String,
+        settings: String,
+    },
+
     #[error("the replicator's state object {resource} cannot be used: {reason}. The replicator did not write it as it is; look at it, and delete it to start afresh")]
     StateUnreadable { resource: String, reason: String },
 
@@ -149,6 +159,7 @@ impl ReplicationError {
             | Self::BucketUnavailable { .. }
             | Self::Rejected { .. }
             | Self::Archived { .. }
+            | Self::ObjectLockConfigMissing { .. }
             | Self::StateUnreadable { .. } => false,
         }
     }
@@ -166,6 +177,7 @@ impl ReplicationError {
             Self::Service { .. } => "Service",
             Self::Rejected { .. } => "Rejected",
             Self::Archived { .. } => "Archived",
+            Self::ObjectLockConfigMissing { .. } => "DstBucketObjectLockConfigMissing",
             Self::StateUnreadable { .. } => "StateUnreadable",
             Self::Contended { .. } => "Contended",
             Self::SourceChanged { .. } => "SourceChanged",
@@ -260,6 +272,17 @@ where
                 resource,
                 code: c.to_owned(),
                 message,
+            };
+        }
+        // A write with lock settings to a bucket without Object Lock (checked before every
+        // locked write; this is the answer when the bucket's configuration changed since).
+        if c == "InvalidRequest"
+            && (message.contains("Object Lock") || message.contains("ObjectLock"))
+        {
+            return ReplicationError::ObjectLockConfigMissing {
+                resource,
+                bucket: req.bucket.clone(),
+                settings: "as the write asked".to_owned(),
             };
         }
         if c == "NoSuchBucket" {

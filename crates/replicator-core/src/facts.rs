@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use aws_sdk_s3::operation::get_object::GetObjectOutput;
 use aws_sdk_s3::operation::head_object::HeadObjectOutput;
 use aws_sdk_s3::primitives::{DateTime, DateTimeFormat};
+use aws_sdk_s3::types::StorageClass;
 
 /// User-metadata names this replicator writes on every replica (`x-amz-meta-…`).
 pub mod provenance_keys {
@@ -114,6 +115,25 @@ pub struct ContentHeaders {
     pub content_language: Option<String>,
     pub cache_control: Option<String>,
     pub expires: Option<DateTime>,
+    /// `x-amz-website-redirect-location`: where a website endpoint redirects this key.
+    pub website_redirect_location: Option<String>,
+}
+
+/// Object Lock settings of one object version, as HEAD shows them to a caller allowed
+/// `s3:GetObjectRetention` and `s3:GetObjectLegalHold` (to others S3 shows none).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct LockSettings {
+    /// `GOVERNANCE` or `COMPLIANCE`.
+    pub mode: Option<String>,
+    /// Milliseconds since the epoch.
+    pub retain_until_ms: Option<i64>,
+    pub legal_hold: bool,
+}
+
+impl LockSettings {
+    pub fn is_set(&self) -> bool {
+        self.mode.is_some() || self.retain_until_ms.is_some() || self.legal_hold
+    }
 }
 
 /// The source version as S3 describes it: what the replica must keep.
@@ -129,9 +149,27 @@ pub struct SourceObject {
     pub headers: ContentHeaders,
     /// Native replication's status of this version, when a rule covers it.
     pub native: Option<NativeStatus>,
+    /// `None` for STANDARD (S3 names no class for it).
+    pub storage_class: Option<StorageClass>,
+    pub lock: LockSettings,
 }
 
 /// GetObject and HeadObject answer with the same headers under the same accessor names.
+macro_rules! lock_settings {
+    ($out:expr) => {{
+        let out = $out;
+        LockSettings {
+            mode: out.object_lock_mode().map(|m| m.as_str().to_owned()),
+            retain_until_ms: out
+                .object_lock_retain_until_date()
+                .and_then(|d| d.to_millis().ok()),
+            legal_hold: out
+                .object_lock_legal_hold_status()
+                .is_some_and(|s| s.as_str() == "ON"),
+        }
+    }};
+}
+
 macro_rules! source_object {
     ($out:expr) => {{
         let out = $out;
@@ -152,7 +190,10 @@ macro_rules! source_object {
                 expires: out
                     .expires_string()
                     .and_then(|s| DateTime::from_str(s, DateTimeFormat::HttpDate).ok()),
+                website_redirect_location: out.website_redirect_location().map(str::to_owned),
             },
+            storage_class: out.storage_class().cloned(),
+            lock: lock_settings!(out),
         }
     }};
 }
@@ -198,6 +239,8 @@ pub struct ReplicaFacts {
     /// Native replication wrote it (`x-amz-replication-status: REPLICA`): it keeps the
     /// source version's id as its own.
     pub native: bool,
+    /// Its Object Lock, as HEAD shows it (to a role allowed to read it).
+    pub lock: LockSettings,
 }
 
 impl ReplicaFacts {
@@ -207,6 +250,7 @@ impl ReplicaFacts {
             provenance: out.metadata().and_then(Provenance::from_metadata),
             version_id: normalize_version(out.version_id()),
             native: NativeStatus::from_sdk(out.replication_status()) == Some(NativeStatus::Replica),
+            lock: lock_settings!(out),
         }
     }
 

@@ -93,6 +93,9 @@ pub const STATE_UNREADABLE: Metric = metric("StateUnreadable", "Count", Kind::Fa
 pub const SYNC_FAILED: Metric = metric("SyncFailed", "Count", Kind::Failure, &[Sync]);
 /// Replicas whose tags followed a tag change of their source version (no data rewritten).
 pub const TAGS_REPLICATED: Metric = metric("TagsReplicated", "Count", Kind::Progress, &[Copier]);
+/// Replicas whose Object Lock followed a later change of their source version's (a
+/// retention extended, a legal hold put on or taken off; no data rewritten).
+pub const LOCKS_REPLICATED: Metric = metric("LocksReplicated", "Count", Kind::Progress, &[Copier]);
 /// Source objects a sync found archived (not restored) and could not copy.
 pub const OBJECTS_ARCHIVED: Metric = metric("ObjectsArchived", "Count", Kind::Progress, &[Sync]);
 /// Rows an inventory reconcile read.
@@ -154,6 +157,7 @@ pub const METRICS: &[Metric] = &[
     INVENTORY_ROWS,
     OBJECTS_ARCHIVED,
     TAGS_REPLICATED,
+    LOCKS_REPLICATED,
     NATIVE_FAILURES_HEALED,
     NATIVE_EVENTS_ACKNOWLEDGED,
     OBJECTS_VERIFIED,
@@ -184,6 +188,8 @@ pub struct Tally {
     pub bytes: u64,
     /// Replicas whose tags followed a tag change of their source version.
     pub tags: u64,
+    /// Replicas whose Object Lock followed a later change of their source version's.
+    pub locks: u64,
     /// Event time → replica written, in milliseconds, one value per replica.
     pub lag_ms: Vec<f64>,
     /// Versions native replication failed (or replicated late) copied, by failure reason.
@@ -210,6 +216,7 @@ impl Tally {
             }
             Outcome::DeleteMarkerCreated { .. } => self.deleted += 1,
             Outcome::TagsReplicated { .. } => self.tags += 1,
+            Outcome::LockReplicated { .. } => self.locks += 1,
             Outcome::Skipped { reason } => {
                 self.skipped += 1;
                 if *reason == SkipReason::NativeReplicationInformational {
@@ -227,6 +234,7 @@ impl Tally {
             "failed": self.failed,
             "bytes": self.bytes,
             "tags": self.tags,
+            "locks": self.locks,
         })
     }
 
@@ -241,6 +249,7 @@ impl Tally {
             (DELETE_MARKERS_REPLICATED, json!(self.deleted)),
             (BYTES_COPIED, json!(self.bytes)),
             (TAGS_REPLICATED, json!(self.tags)),
+            (LOCKS_REPLICATED, json!(self.locks)),
             (NATIVE_FAILURES_HEALED, json!(healed)),
             (NATIVE_EVENTS_ACKNOWLEDGED, json!(self.native_acknowledged)),
         ];

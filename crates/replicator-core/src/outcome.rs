@@ -77,6 +77,11 @@ pub enum Outcome {
         tags: usize,
         replica_version_id: Option<String>,
     },
+    /// The source version's Object Lock retention was extended or its legal hold changed:
+    /// its replica (that very version's) got the same, without its data being rewritten.
+    LockReplicated {
+        replica_version_id: Option<String>,
+    },
     Skipped {
         reason: SkipReason,
     },

@@ -7,8 +7,8 @@ pub const SOURCE_OBJECT_ACTIONS: &[&str] = &[
     "s3:GetObjectVersion",        // … of a named version
     "s3:GetObjectTagging",        // tags of the current version
     "s3:GetObjectVersionTagging", // tags of a named version
-    "s3:GetObjectRetention",      // Object Lock settings in HEAD (verify's lock-drift)
-    "s3:GetObjectLegalHold",      // … and the legal hold
+    "s3:GetObjectRetention",      // Object Lock settings in HEAD: copied with the replica
+    "s3:GetObjectLegalHold",      // … and the legal hold (without both, HEAD shows none)
 ];
 
 /// The function's own role, on the source bucket.
@@ -29,8 +29,10 @@ pub const DESTINATION_OBJECT_ACTIONS: &[&str] = &[
     "s3:GetObjectVersionTagging",    // verify --tags, tag changes: that version's tags
     "s3:PutObjectVersionTagging",    // a source tag change, on the replica version it names
     "s3:DeleteObjectVersionTagging", // … when the source's tags were removed
-    "s3:GetObjectRetention",         // Object Lock settings in HEAD (verify's lock-drift)
+    "s3:GetObjectRetention",         // Object Lock settings in HEAD (a later change, lock-drift)
     "s3:GetObjectLegalHold",         // … and the legal hold
+    "s3:PutObjectRetention",         // a locked source's retention, on the write and after
+    "s3:PutObjectLegalHold",         // … and its legal hold
     "s3:AbortMultipartUpload",       // an upload that cannot complete is aborted
     "s3:ListMultipartUploadParts",   // resuming a multipart copy stopped at a deadline
 ];
@@ -61,6 +63,7 @@ pub const DESTINATION_BUCKET_ACTIONS: &[&str] = &[
     "s3:ListBucketMultipartUploads", // the sweep finds uploads no record names
     "s3:GetBucketVersioning",        // doctor
     "s3:GetEncryptionConfiguration", // doctor
+    "s3:GetBucketObjectLockConfiguration", // a locked source needs a bucket with Object Lock
 ];
 
 /// The destination role, on the destination KMS key, through S3 only (condition

@@ -7,6 +7,7 @@
 //! [`order_question`] says when it is needed; the caller asks S3 and passes the answer in, so
 //! `decide`'s answer is final.
 
+pub mod lock;
 pub mod transfer;
 
 use std::cmp::Ordering;

@@ -16,6 +16,7 @@ mod execute;
 mod facts;
 mod kept;
 mod landed;
+mod lock;
 mod multipart;
 mod parts;
 mod sweep;
@@ -65,6 +66,9 @@ struct Destination {
     /// Whether the destination role can read the source (server-side copy): learnt from
     /// the first copy, remembered for the life of this process (a Lambda cold start).
     server_side: Arc<AtomicU8>,
+    /// Whether the bucket has Object Lock: read before the first locked write, then
+    /// remembered (a bucket's Object Lock, once enabled, cannot be disabled).
+    object_lock: Arc<tokio::sync::OnceCell<bool>>,
 }
 
 const SERVER_SIDE_UNKNOWN: u8 = 0;
@@ -152,6 +156,7 @@ impl Replicator {
                 uploads: Uploads::new(state.clone()),
                 state,
                 server_side: Arc::new(AtomicU8::new(initial)),
+                object_lock: Arc::default(),
             },
             source,
             clients,
@@ -281,13 +286,15 @@ impl Replicator {
             let replica = facts::replica(self, req, dest_key, attempt).await?;
             let condemned = replica.as_ref().filter(|r| Some(r.etag.as_str()) == bad);
             if condemned.is_none() && plan::replica_made_from(req, replica.as_ref()) {
-                let made_from = replica.and_then(|r| r.provenance);
-                if let Some(p) =
-                    made_from.filter(|_| req.size.is_some_and(|s| self.multipart_sized(s)))
+                let replica = replica.expect("a replica made from the request's version");
+                if let Some(p) = replica
+                    .provenance
+                    .as_ref()
+                    .filter(|_| req.size.is_some_and(|s| self.multipart_sized(s)))
                 {
                     kept::abandon_kept(self, dest_key, p.version_id.as_deref(), &p.etag).await;
                 }
-                return Ok(skipped(SkipReason::UpToDate));
+                return lock::follow(self, req, dest_key, &replica).await;
             }
             let route = self.destination.route();
             let headers_first = replica.as_ref().is_some_and(|r| r.is_native())
@@ -316,6 +323,10 @@ impl Replicator {
                     if self.multipart_sized(source.object.size) {
                         let s = &source.object;
                         kept::abandon_kept(self, dest_key, s.version_id.as_deref(), &s.etag).await;
+                    }
+                    if let (Decision::UpToDate, Some(replica)) = (&decision, &replica) {
+                        let lock = &source.object.lock;
+                        return lock::up_to_date(self, dest_key, replica, lock).await;
                     }
                     return Ok(skipped(match decision {
                         Decision::UpToDate => SkipReason::UpToDate,

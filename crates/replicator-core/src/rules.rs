@@ -39,6 +39,7 @@ mod variables;
 use std::collections::BTreeMap;
 use std::fmt;
 
+use aws_sdk_s3::types::StorageClass;
 use thiserror::Error;
 
 pub use document::{Document, ServerSideCopy};
@@ -79,6 +80,69 @@ pub struct Filter {
     pub tags: ObjectTags,
 }
 
+/// The storage class a replica is written in.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum ReplicaStorageClass {
+    /// None named on the write: the destination bucket's default, STANDARD
+    /// (DESTINATION_STORAGE_CLASS unset).
+    #[default]
+    BucketDefault,
+    /// This class for every replica.
+    Fixed(StorageClass),
+    /// Each replica in its source version's class (DESTINATION_STORAGE_CLASS=SOURCE, or a
+    /// rule without `Destination.StorageClass`, as native replication does). Classes a
+    /// general purpose bucket in another account cannot take (`EXPRESS_ONEZONE`,
+    /// `OUTPOSTS`, `SNOW`, `FSX_*`, AWS Backup's, any the SDK does not know) become STANDARD.
+    Source,
+}
+
+impl ReplicaStorageClass {
+    /// What DESTINATION_STORAGE_CLASS or `Destination.StorageClass` may say besides a class.
+    pub const SOURCE: &'static str = "SOURCE";
+
+    /// `SOURCE` or one of the SDK's classes; `None` when `value` is neither.
+    pub fn parse(value: &str) -> Option<Self> {
+        if value == Self::SOURCE {
+            return Some(Self::Source);
+        }
+        StorageClass::values()
+            .contains(&value)
+            .then(|| Self::Fixed(StorageClass::from(value)))
+    }
+
+    /// What a value may be, for an error message.
+    pub fn expected() -> String {
+        format!(
+            "{} (each replica in its source's class) or one of {}",
+            Self::SOURCE,
+            StorageClass::values().join(", ")
+        )
+    }
+
+    /// The class to name on the write of a replica whose source is in `source` (`None` for
+    /// STANDARD, which S3 does not name); `None` leaves it to the bucket's default.
+    pub fn for_source(&self, source: Option<&StorageClass>) -> Option<StorageClass> {
+        match self {
+            Self::BucketDefault => None,
+            Self::Fixed(class) => Some(class.clone()),
+            Self::Source => source.filter(|c| KEPT_AS_IS.contains(c)).cloned(),
+        }
+    }
+}
+
+/// Source classes a replica keeps under [`ReplicaStorageClass::Source`]: those a general
+/// purpose bucket takes on PutObject, CopyObject and CreateMultipartUpload.
+const KEPT_AS_IS: [StorageClass; 8] = [
+    StorageClass::Standard,
+    StorageClass::StandardIa,
+    StorageClass::OnezoneIa,
+    StorageClass::IntelligentTiering,
+    StorageClass::GlacierIr,
+    StorageClass::Glacier,
+    StorageClass::DeepArchive,
+    StorageClass::ReducedRedundancy,
+];
+
 /// Where a rule's replicas go and how they are written there.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Destination {
@@ -87,7 +151,7 @@ pub struct Destination {
     /// Expected owner of the bucket: `Destination.Account`, else the role's account.
     pub account_id: String,
     pub kms_key_id: String,
-    pub storage_class: Option<aws_sdk_s3::types::StorageClass>,
+    pub storage_class: ReplicaStorageClass,
     pub role_arn: String,
     pub external_id: Option<String>,
     pub region: Option<String>,

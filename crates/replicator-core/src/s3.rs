@@ -10,7 +10,7 @@ use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::types::{ChecksumAlgorithm, CompletedPart, StorageClass};
 
 use crate::error::{classify, error_code, http_status, Principal, ReplicationError, Request};
-use crate::facts::ContentHeaders;
+use crate::facts::{ContentHeaders, LockSettings};
 
 type Response = aws_smithy_runtime_api::http::Response;
 
@@ -47,6 +47,8 @@ pub struct Attributes {
     pub bucket_key_enabled: bool,
     pub storage_class: Option<StorageClass>,
     pub checksum: Option<ChecksumAlgorithm>,
+    /// Object Lock retention and legal hold, as the source version has them.
+    pub lock: LockSettings,
 }
 
 impl Attributes {
@@ -103,12 +105,29 @@ macro_rules! with_attributes {
             .set_content_language(a.headers.content_language.clone())
             .set_cache_control(a.headers.cache_control.clone())
             .set_expires(a.headers.expires)
+            .set_website_redirect_location(a.headers.website_redirect_location.clone())
             .set_metadata((!a.metadata.is_empty()).then(|| a.metadata.clone()))
             .server_side_encryption(ServerSideEncryption::AwsKms)
             .ssekms_key_id(&a.kms_key_id)
             .bucket_key_enabled(a.bucket_key_enabled)
             .set_storage_class(a.storage_class.clone())
             .set_checksum_algorithm(a.checksum.clone())
+            .set_object_lock_mode(
+                a.lock
+                    .mode
+                    .as_deref()
+                    .map(aws_sdk_s3::types::ObjectLockMode::from),
+            )
+            .set_object_lock_retain_until_date(
+                a.lock
+                    .retain_until_ms
+                    .map(aws_sdk_s3::primitives::DateTime::from_millis),
+            )
+            .set_object_lock_legal_hold_status(
+                a.lock
+                    .legal_hold
+                    .then_some(aws_sdk_s3::types::ObjectLockLegalHoldStatus::On),
+            )
     }};
 }
 
@@ -141,6 +160,7 @@ macro_rules! completed_part {
 
 pub mod body;
 pub mod clients;
+mod lock;
 mod multipart;
 mod objects;
 

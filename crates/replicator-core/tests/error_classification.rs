@@ -189,9 +189,19 @@ async fn a_lost_race_is_decided_again() {
             ),
         )
     });
+    // An up-to-date replica: the destination's Object Lock is asked once (it has none).
+    let lock = mock!(Client::get_object_lock_configuration).then_http_response(|| {
+        response(
+            404,
+            &s3_error(
+                "ObjectLockConfigurationNotFoundError",
+                "Object Lock configuration does not exist for this bucket",
+            ),
+        )
+    });
     let get = source_object();
     let source = mock_client!(aws_sdk_s3, RuleMode::MatchAny, &[&get]);
-    let destination = mock_client!(aws_sdk_s3, RuleMode::MatchAny, &[&head, &put]);
+    let destination = mock_client!(aws_sdk_s3, RuleMode::MatchAny, &[&head, &put, &lock]);
     let replicator = Replicator::new(
         config(),
         Clients {
@@ -203,4 +213,5 @@ async fn a_lost_race_is_decided_again() {
     let outcome = replicator.replicate(&request()).await.unwrap();
     assert!(matches!(outcome, Outcome::Skipped { .. }), "{outcome:?}");
     assert_eq!(put.num_calls(), 1);
+    assert_eq!(lock.num_calls(), 1);
 }

@@ -1,6 +1,7 @@
 //! The runtime contract's rules, variable by variable.
 
 use super::*;
+use crate::rules::ReplicaStorageClass;
 use std::collections::HashMap;
 
 fn base() -> HashMap<&'static str, String> {
@@ -186,7 +187,7 @@ fn a_one_rule_document_configures_the_engine_like_the_variables() {
     assert!(!c.transfer.server_side_copy);
     assert_eq!(
         c.destination.storage_class,
-        Some(aws_sdk_s3::types::StorageClass::StandardIa)
+        ReplicaStorageClass::Fixed(aws_sdk_s3::types::StorageClass::StandardIa)
     );
 }
 

@@ -53,6 +53,9 @@ pub(super) async fn for_replica(
     } else {
         None
     };
+    if source.lock.is_set() {
+        lock_possible(r, job).await?;
+    }
     let dest = &r.config.destination;
     Ok(Attributes {
         headers: source.headers.clone(),
@@ -64,8 +67,31 @@ pub(super) async fn for_replica(
         tagging,
         kms_key_id: dest.kms_key_id.clone(),
         bucket_key_enabled: dest.bucket_key_enabled,
-        storage_class: dest.storage_class.clone(),
+        storage_class: dest.storage_class.for_source(source.storage_class.as_ref()),
+        lock: source.lock.clone(),
         checksum: Some(r.config.transfer.checksum_algorithm.to_sdk()),
+    })
+}
+
+/// A source version with Object Lock settings is replicated only into a bucket with Object
+/// Lock, never as an unlocked replica.
+async fn lock_possible(r: &Replicator, job: &Job<'_>) -> Result<(), ReplicationError> {
+    if r.destination_has_object_lock().await? {
+        return Ok(());
+    }
+    let lock = &job.source.lock;
+    let mut settings = Vec::new();
+    if let (Some(mode), Some(until)) = (&lock.mode, lock.retain_until_ms) {
+        let until = aws_sdk_s3::primitives::DateTime::from_millis(until);
+        settings.push(format!("retention {mode} until {until}"));
+    }
+    if lock.legal_hold {
+        settings.push("legal hold".to_owned());
+    }
+    Err(ReplicationError::ObjectLockConfigMissing {
+        resource: r.source.resource(&job.req.key),
+        bucket: r.destination.bucket.name().to_owned(),
+        settings: settings.join(", "),
     })
 }
 

@@ -58,7 +58,7 @@ impl RuleSet {
 
 #[cfg(test)]
 mod tests {
-    use super::super::{Destination, Filter, RuleSet, ServerSideCopy};
+    use super::super::{Destination, Filter, ReplicaStorageClass, RuleSet, ServerSideCopy};
     use super::*;
     use proptest::prelude::*;
 
@@ -67,7 +67,7 @@ mod tests {
             bucket: bucket.to_owned(),
             account_id: "222222222222".into(),
             kms_key_id: "arn:aws:kms:us-east-1:222222222222:key/k".into(),
-            storage_class: None,
+            storage_class: ReplicaStorageClass::BucketDefault,
             role_arn: "arn:aws:iam::222222222222:role/r".into(),
             external_id: None,
             region: None,

@@ -111,9 +111,14 @@ fn the_complete_example_routes_as_native_would() {
     assert!(everything.delete_markers);
     assert_eq!(
         everything.destination.storage_class,
-        Some(aws_sdk_s3::types::StorageClass::StandardIa)
+        ReplicaStorageClass::Fixed(aws_sdk_s3::types::StorageClass::StandardIa)
     );
     assert_eq!(set.rules()[1].destination.key_prefix, "logs-archive/");
+    // No StorageClass: each replica in its source's class, as native replication does.
+    assert_eq!(
+        finance.destination.storage_class,
+        ReplicaStorageClass::Source
+    );
 }
 
 #[test]
@@ -480,4 +485,43 @@ fn a_native_configuration_round_trips_through_the_document() {
     assert_eq!(rule.priority, Some(3));
     let and = rule.filter.as_ref().unwrap().and.as_ref().unwrap();
     assert_eq!(and.prefix.as_deref(), Some("p/"));
+}
+
+#[test]
+fn source_storage_class_keeps_what_a_general_purpose_bucket_takes() {
+    use aws_sdk_s3::types::StorageClass as C;
+    let source = ReplicaStorageClass::Source;
+    for kept in [
+        C::StandardIa,
+        C::GlacierIr,
+        C::DeepArchive,
+        C::IntelligentTiering,
+    ] {
+        assert_eq!(source.for_source(Some(&kept)), Some(kept));
+    }
+    for standard in [
+        C::ExpressOnezone,
+        C::Outposts,
+        C::Snow,
+        C::FsxOpenzfs,
+        C::from("NEW_CLASS"),
+    ] {
+        assert_eq!(source.for_source(Some(&standard)), None, "{standard:?}");
+    }
+    assert_eq!(source.for_source(None), None);
+    let fixed = ReplicaStorageClass::Fixed(C::Glacier);
+    assert_eq!(fixed.for_source(Some(&C::StandardIa)), Some(C::Glacier));
+    assert_eq!(
+        ReplicaStorageClass::BucketDefault.for_source(Some(&C::Glacier)),
+        None
+    );
+    assert_eq!(
+        ReplicaStorageClass::parse("SOURCE"),
+        Some(ReplicaStorageClass::Source)
+    );
+    assert_eq!(
+        ReplicaStorageClass::parse("GLACIER_IR"),
+        Some(ReplicaStorageClass::Fixed(C::GlacierIr))
+    );
+    assert_eq!(ReplicaStorageClass::parse("glacier"), None);
 }

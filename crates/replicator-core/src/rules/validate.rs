@@ -33,7 +33,10 @@ use std::collections::HashMap;
 use super::document::{
     DestinationDoc, Document, FallbackReplicatorDoc, FilterDoc, RuleDoc, Status, TagDoc,
 };
-use super::{Destination, Filter, ObjectTags, Rule, RuleRef, RuleSet, RulesError, MAX_RULES};
+use super::{
+    Destination, Filter, ObjectTags, ReplicaStorageClass, Rule, RuleRef, RuleSet, RulesError,
+    MAX_RULES,
+};
 use crate::config::validate as forms;
 use crate::config::ConfigError;
 
@@ -346,21 +349,18 @@ fn destination(rule: &RuleRef, d: &DestinationDoc) -> Result<Destination, RulesE
             })
         }
     };
+    // Native replication writes a replica in its source's class unless the rule names one
+    // (PutBucketReplication, Destination.StorageClass).
     let storage_class = match d.storage_class.as_deref() {
-        None => None,
-        Some(class) => {
-            use aws_sdk_s3::types::StorageClass;
-            if !StorageClass::values().contains(&class) {
-                return Err(RulesError::Invalid {
-                    rule: rule.clone(),
-                    field: "Destination.StorageClass",
-                    value: class.to_owned(),
-                    expected: format!("one of {}", StorageClass::values().join(", ")),
-                });
-            }
-            Some(StorageClass::from(class))
-        }
+        None => ReplicaStorageClass::Source,
+        Some(class) => ReplicaStorageClass::parse(class).ok_or_else(|| RulesError::Invalid {
+            rule: rule.clone(),
+            field: "Destination.StorageClass",
+            value: class.to_owned(),
+            expected: ReplicaStorageClass::expected(),
+        })?,
     };
+
     let ext: &FallbackReplicatorDoc = match &d.fallback_replicator {
         Some(ext) => ext,
         None => {

@@ -16,7 +16,7 @@
 //! so the engine reads one [`RuleSet`] whichever form the configuration takes. Errors here
 //! name the variable, as every configuration error does.
 
-use super::{Destination, Filter, ObjectTags, Rule, RuleSet, ServerSideCopy};
+use super::{Destination, Filter, ObjectTags, ReplicaStorageClass, Rule, RuleSet, ServerSideCopy};
 use crate::config::env::{invalid, Env};
 use crate::config::{validate, ConfigError};
 
@@ -108,18 +108,15 @@ impl RuleSet {
 
 fn storage_class<F: Fn(&str) -> Option<String>>(
     env: &Env<F>,
-) -> Result<Option<aws_sdk_s3::types::StorageClass>, ConfigError> {
-    use aws_sdk_s3::types::StorageClass;
+) -> Result<ReplicaStorageClass, ConfigError> {
     let Some(value) = env.get("DESTINATION_STORAGE_CLASS") else {
-        return Ok(None);
+        return Ok(ReplicaStorageClass::BucketDefault);
     };
-    if !StorageClass::values().contains(&value.as_str()) {
-        let known = StorageClass::values().join(", ");
-        return Err(invalid(
+    ReplicaStorageClass::parse(&value).ok_or_else(|| {
+        invalid(
             "DESTINATION_STORAGE_CLASS",
             &value,
-            &format!("one of {known}"),
-        ));
-    }
-    Ok(Some(StorageClass::from(value.as_str())))
+            &ReplicaStorageClass::expected(),
+        )
+    })
 }

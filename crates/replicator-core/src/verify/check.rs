@@ -183,6 +183,7 @@ impl Verifier {
         };
         let repair = match result {
             Ok(Outcome::Copied { bytes, .. }) => format!("copied {bytes} bytes"),
+            Ok(Outcome::LockReplicated { .. }) => "Object Lock set as the source's".to_owned(),
             Ok(other) => format!("not copied: {other:?}"),
             Err(e) => {
                 warn!(key = %key, error = %e, "repair failed");

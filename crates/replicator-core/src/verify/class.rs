@@ -81,7 +81,7 @@ impl Class {
     pub fn is_repairable(self) -> bool {
         matches!(
             self,
-            Class::Missing | Class::Stale | Class::Corrupt | Class::WrongKey
+            Class::Missing | Class::Stale | Class::Corrupt | Class::WrongKey | Class::LockDrift
         )
     }
 

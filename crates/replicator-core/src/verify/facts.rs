@@ -9,6 +9,7 @@ use aws_sdk_s3::operation::head_object::HeadObjectOutput;
 use aws_sdk_s3::types::{ChecksumType, ServerSideEncryption};
 use serde::Serialize;
 
+pub use crate::facts::LockSettings;
 use crate::facts::{normalize_version, provenance_keys, ContentHeaders, Provenance, SourceObject};
 
 /// How a checksum covers the object: the whole object's bytes, or a checksum of the parts'
@@ -72,21 +73,6 @@ pub enum Encryption {
     Other(String),
 }
 
-/// Object Lock settings of one object version.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct LockSettings {
-    pub mode: Option<String>,
-    /// Seconds since the epoch.
-    pub retain_until: Option<i64>,
-    pub legal_hold: bool,
-}
-
-impl LockSettings {
-    pub fn is_set(&self) -> bool {
-        self.mode.is_some() || self.retain_until.is_some() || self.legal_hold
-    }
-}
-
 /// One side of a pair, as one HEAD describes it.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ObjectFacts {
@@ -127,13 +113,7 @@ impl ObjectFacts {
             metadata,
             provenance,
             replication_status: out.replication_status().map(|s| s.as_str().to_owned()),
-            lock: LockSettings {
-                mode: out.object_lock_mode().map(|m| m.as_str().to_owned()),
-                retain_until: out.object_lock_retain_until_date().map(|d| d.secs()),
-                legal_hold: out
-                    .object_lock_legal_hold_status()
-                    .is_some_and(|s| s.as_str() == "ON"),
-            },
+            lock: object.lock,
             tag_count: object.tag_count,
         }
     }

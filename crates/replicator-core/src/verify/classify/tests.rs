@@ -114,7 +114,7 @@ fn each_rule() {
     let mut locked = s.clone();
     locked.lock = LockSettings {
         mode: Some("GOVERNANCE".into()),
-        retain_until: Some(2_000_000_000),
+        retain_until_ms: Some(2_000_000_000_000),
         legal_hold: false,
     };
     let r = replica_of(&s);
