@@ -18,6 +18,9 @@ Some AWS behaviours are put right in front of moto, as AWS has them:
 - CreateMultipartUpload keeps the Object Lock settings and website redirect it was given
   for the object CompleteMultipartUpload makes, and refuses lock settings for a bucket
   without Object Lock (moto drops them);
+- a PutObject carrying a checksum value, and a CompleteMultipartUpload carrying a
+  full-object one, are refused with 400 BadDigest when the bytes do not match it (moto
+  stores the value unchecked);
 - CopyObject takes Object Lock settings without a Content-MD5 or checksum header (moto
   asks for one, as PutObject needs; a copy has no body to check);
 - ListMultipartUploads reports each upload's initiator (the session ARN for assumed-role
@@ -80,6 +83,13 @@ LOCK_HEADERS = {
     "HTTP_X_AMZ_OBJECT_LOCK_MODE": "lock_mode",
     "HTTP_X_AMZ_OBJECT_LOCK_RETAIN_UNTIL_DATE": "lock_until",
     "HTTP_X_AMZ_OBJECT_LOCK_LEGAL_HOLD": "lock_legal_status",
+}
+CHECKSUM_HEADERS = {
+    "HTTP_X_AMZ_CHECKSUM_CRC32": "CRC32",
+    "HTTP_X_AMZ_CHECKSUM_CRC32C": "CRC32C",
+    "HTTP_X_AMZ_CHECKSUM_CRC64NVME": "CRC64NVME",
+    "HTTP_X_AMZ_CHECKSUM_SHA1": "SHA1",
+    "HTTP_X_AMZ_CHECKSUM_SHA256": "SHA256",
 }
 LOCK_NOT_ENABLED = (
     b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>InvalidRequest</Code>'
@@ -249,6 +259,10 @@ def expected_owner_check(app):
             return rewrite(app, environ, start_response, remember_upload(seen["access_key"], settings))
         if copy_source and environ.get("REQUEST_METHOD") == "PUT" and any(h in environ for h in LOCK_HEADERS):
             environ.setdefault("HTTP_X_AMZ_SDK_CHECKSUM_ALGORITHM", "CRC32")
+        refused = checksum_refused(environ, path, query, copy_source)
+        if refused:
+            start_response("400 Bad Request", [("Content-Type", "application/xml")])
+            return [bad_digest(refused)]
         serve = app
         if environ.get("REQUEST_METHOD") == "POST" and "uploadId=" in query:
             serve = keeping_upload_settings(app, path, query)
@@ -411,6 +425,48 @@ def upload_settings(environ):
     if "HTTP_X_AMZ_WEBSITE_REDIRECT_LOCATION" in environ:
         settings["website_redirect_location"] = environ["HTTP_X_AMZ_WEBSITE_REDIRECT_LOCATION"]
     return settings
+
+
+def bad_digest(algorithm):
+    return (
+        b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>BadDigest</Code><Message>The '
+        + algorithm.encode() + b" you specified did not match the calculated checksum.</Message>"
+        b"<RequestId>bad-digest</RequestId></Error>"
+    )
+
+
+def checksum_refused(environ, path, query, copy_source):
+    """The checksum S3 checks and moto does not, when one was sent: `None` when the bytes
+    match (or nothing is to be checked), else the algorithm that did not. PutObject checks
+    the x-amz-checksum-* value it is given against the body; CompleteMultipartUpload of type
+    FULL_OBJECT checks it against the parts' bytes, in order ("Checking object integrity",
+    https://docs.aws.amazon.com/AmazonS3/latest/userguide/checking-object-integrity.html)."""
+    from moto.s3.utils import compute_checksum
+
+    given = [(alg, environ[h]) for h, alg in CHECKSUM_HEADERS.items() if h in environ]
+    if not given:
+        return None
+    algorithm, value = given[0]
+    method = environ.get("REQUEST_METHOD")
+    streaming = "aws-chunked" in environ.get("HTTP_CONTENT_ENCODING", "") or environ.get(
+        "HTTP_X_AMZ_CONTENT_SHA256", "").startswith("STREAMING")
+    if method == "PUT" and not copy_source and "uploadId=" not in query and not streaming:
+        body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+        environ["wsgi.input"] = io.BytesIO(body)
+        actual = compute_checksum(body, algorithm).decode()
+    elif method == "POST" and "uploadId=" in query and environ.get("HTTP_X_AMZ_CHECKSUM_TYPE") == "FULL_OBJECT":
+        bucket = path.partition("/")[0]
+        upload_id = parse_qs(query).get("uploadId", [""])[0]
+        if owner_of(bucket) is None:
+            return None
+        upload = s3_backends[owner_of(bucket)]["aws"].get_bucket(bucket).multiparts.get(upload_id)
+        if upload is None:
+            return None
+        data = b"".join(upload.parts[n].value for n in upload.partlist)
+        actual = compute_checksum(data, algorithm).decode()
+    else:
+        return None
+    return None if actual == value else algorithm
 
 
 def lock_enabled(path):

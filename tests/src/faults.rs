@@ -35,6 +35,8 @@ pub enum Fault {
     ResetMidBody,
     /// Forwarded; the head and half the body are sent, then the connection is closed.
     TruncatedBody,
+    /// Forwarded; the whole answer is sent with one byte of its body changed.
+    CorruptBody,
     /// Forwarded after a delay.
     Latency(Duration),
 }
@@ -49,6 +51,7 @@ impl Fault {
             Fault::ResetBeforeResponse => "reset before response",
             Fault::ResetMidBody => "reset mid-body",
             Fault::TruncatedBody => "truncated body",
+            Fault::CorruptBody => "corrupt body",
             Fault::Latency(_) => "latency",
         }
     }
@@ -433,6 +436,13 @@ async fn serve(client: TcpStream, shared: Arc<Shared>) -> std::io::Result<()> {
                     client.shutdown().await?;
                 }
                 return Ok(());
+            }
+            Some(Fault::CorruptBody) if !body.is_empty() => {
+                let mut body = body;
+                let at = body.len() / 2;
+                body[at] ^= 0xff;
+                client.write_all(&head).await?;
+                client.write_all(&body).await?;
             }
             _ => {
                 client.write_all(&head).await?;

@@ -118,6 +118,13 @@ pub enum ReplicationError {
         message: String,
     },
 
+    /// S3 refused the replica's bytes: they did not match the checksum the write carried
+    /// (the source's own full-object checksum, or the one computed as they were sent), so
+    /// a byte changed between the source and the replica. Nothing was written; a new read
+    /// of the source can succeed.
+    #[error("{resource}: S3 refused the replica because its bytes did not match the checksum sent with them ({message}); nothing was written; will retry with a new read of the source")]
+    ChecksumMismatch { resource: String, message: String },
+
     /// The source version has Object Lock settings and the destination bucket has no
     /// Object Lock: the replica would be unlocked, so none is written (native
     /// replication's failure reason `DstBucketObjectLockConfigMissing`).
@@ -148,9 +155,10 @@ impl ReplicationError {
     pub fn is_retryable(&self) -> bool {
         match self {
             Self::AssumeRole { retryable, .. } | Self::Service { retryable, .. } => *retryable,
-            Self::Contended { .. } | Self::SourceChanged { .. } | Self::DeadlineReached { .. } => {
-                true
-            }
+            Self::Contended { .. }
+            | Self::SourceChanged { .. }
+            | Self::DeadlineReached { .. }
+            | Self::ChecksumMismatch { .. } => true,
             Self::ForeignBucket { .. }
             | Self::InvalidEvent(_)
             | Self::InvalidKey(_)
@@ -178,6 +186,7 @@ impl ReplicationError {
             Self::Rejected { .. } => "Rejected",
             Self::Archived { .. } => "Archived",
             Self::ObjectLockConfigMissing { .. } => "DstBucketObjectLockConfigMissing",
+            Self::ChecksumMismatch { .. } => "ChecksumMismatch",
             Self::StateUnreadable { .. } => "StateUnreadable",
             Self::Contended { .. } => "Contended",
             Self::SourceChanged { .. } => "SourceChanged",
@@ -273,6 +282,9 @@ where
                 code: c.to_owned(),
                 message,
             };
+        }
+        if c == "BadDigest" {
+            return ReplicationError::ChecksumMismatch { resource, message };
         }
         // A write with lock settings to a bucket without Object Lock (checked before every
         // locked write; this is the answer when the bucket's configuration changed since).

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use aws_sdk_s3::operation::get_object::GetObjectOutput;
 use aws_sdk_s3::operation::head_object::HeadObjectOutput;
 use aws_sdk_s3::primitives::{DateTime, DateTimeFormat};
-use aws_sdk_s3::types::StorageClass;
+use aws_sdk_s3::types::{ChecksumAlgorithm, ChecksumType, StorageClass};
 
 /// User-metadata names this replicator writes on every replica (`x-amz-meta-…`).
 pub mod provenance_keys {
@@ -17,7 +17,9 @@ pub mod provenance_keys {
     pub const ETAG: &str = "replicator-source-etag";
     pub const LAST_MODIFIED: &str = "replicator-source-last-modified";
     pub const SEQUENCER: &str = "replicator-source-sequencer";
-    pub const ALL: [&str; 5] = [MARKER, VERSION_ID, ETAG, LAST_MODIFIED, SEQUENCER];
+    /// The source's full-object checksum the replica was written with (`CRC64NVME:…`).
+    pub const CHECKSUM: &str = "replicator-source-checksum";
+    pub const ALL: [&str; 6] = [MARKER, VERSION_ID, ETAG, LAST_MODIFIED, SEQUENCER, CHECKSUM];
 }
 
 /// What the replica says about the source object it was made from.
@@ -31,6 +33,9 @@ pub struct Provenance {
     /// Seconds since the epoch (S3's Last-Modified has one-second resolution).
     pub last_modified: i64,
     pub sequencer: Option<String>,
+    /// The source's full-object checksum, `ALGORITHM:base64`, when the replica was written
+    /// with it (S3 checked the replica's bytes against it).
+    pub checksum: Option<String>,
 }
 
 impl Provenance {
@@ -47,6 +52,9 @@ impl Provenance {
         if let Some(s) = &self.sequencer {
             m.push((SEQUENCER, s.clone()));
         }
+        if let Some(c) = &self.checksum {
+            m.push((CHECKSUM, c.clone()));
+        }
         m
     }
 
@@ -60,6 +68,7 @@ impl Provenance {
             etag: get(ETAG)?,
             last_modified: get(LAST_MODIFIED)?.parse().ok()?,
             sequencer: get(SEQUENCER),
+            checksum: get(CHECKSUM),
         })
     }
 }
@@ -119,6 +128,71 @@ pub struct ContentHeaders {
     pub website_redirect_location: Option<String>,
 }
 
+/// A full-object checksum S3 keeps for an object version: of all its bytes, whatever the
+/// parts it was uploaded in (`x-amz-checksum-type: FULL_OBJECT`, or no type on an object
+/// uploaded in one part).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FullChecksum {
+    pub algorithm: ChecksumAlgorithm,
+    /// Base64, as S3 reports it.
+    pub value: String,
+}
+
+impl FullChecksum {
+    /// `ALGORITHM:base64`, as provenance records it.
+    pub fn label(&self) -> String {
+        format!("{}:{}", self.algorithm.as_str(), self.value)
+    }
+
+    /// The full-object checksum among what a HEAD or GET answered, if it has one: the
+    /// strongest CRC first (CRC64NVME, CRC32C, CRC32), then SHA-256, SHA-1. A composite
+    /// checksum (of the parts' checksums, `…-N`) is none.
+    pub fn from_answer(
+        etag: Option<&str>,
+        kind: Option<&ChecksumType>,
+        values: [(ChecksumAlgorithm, Option<&str>); 5],
+    ) -> Option<Self> {
+        let multipart_etag = etag
+            .and_then(|e| e.trim_matches('"').rsplit_once('-'))
+            .is_some_and(|(_, n)| n.parse::<u32>().is_ok());
+        let full = match kind {
+            Some(ChecksumType::FullObject) => true,
+            Some(_) => false,
+            None => !multipart_etag,
+        };
+        if !full {
+            return None;
+        }
+        values.into_iter().find_map(|(algorithm, value)| {
+            let value = value.filter(|v| !v.is_empty())?;
+            let composite = value
+                .rsplit_once('-')
+                .is_some_and(|(_, n)| n.parse::<u32>().is_ok());
+            (!composite).then(|| FullChecksum {
+                algorithm,
+                value: value.to_owned(),
+            })
+        })
+    }
+}
+
+macro_rules! full_checksum {
+    ($out:expr) => {{
+        let out = $out;
+        FullChecksum::from_answer(
+            out.e_tag(),
+            out.checksum_type(),
+            [
+                (ChecksumAlgorithm::Crc64Nvme, out.checksum_crc64_nvme()),
+                (ChecksumAlgorithm::Crc32C, out.checksum_crc32_c()),
+                (ChecksumAlgorithm::Crc32, out.checksum_crc32()),
+                (ChecksumAlgorithm::Sha256, out.checksum_sha256()),
+                (ChecksumAlgorithm::Sha1, out.checksum_sha1()),
+            ],
+        )
+    }};
+}
+
 /// Object Lock settings of one object version, as HEAD shows them to a caller allowed
 /// `s3:GetObjectRetention` and `s3:GetObjectLegalHold` (to others S3 shows none).
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
@@ -152,6 +226,8 @@ pub struct SourceObject {
     /// `None` for STANDARD (S3 names no class for it).
     pub storage_class: Option<StorageClass>,
     pub lock: LockSettings,
+    /// Its full-object checksum, when S3 keeps one and the read asked for checksums.
+    pub checksum: Option<FullChecksum>,
 }
 
 /// GetObject and HeadObject answer with the same headers under the same accessor names.
@@ -194,6 +270,7 @@ macro_rules! source_object {
             },
             storage_class: out.storage_class().cloned(),
             lock: lock_settings!(out),
+            checksum: full_checksum!(out),
         }
     }};
 }
@@ -281,6 +358,7 @@ mod tests {
             etag: "\"abc\"".into(),
             last_modified: 1_700_000_000,
             sequencer: Some("00AB".into()),
+            checksum: None,
         };
         let m: HashMap<String, String> = p
             .to_metadata()

@@ -7,6 +7,7 @@
 //! [`order_question`] says when it is needed; the caller asks S3 and passes the answer in, so
 //! `decide`'s answer is final.
 
+pub mod checksum;
 pub mod lock;
 pub mod transfer;
 
@@ -198,6 +199,7 @@ mod tests {
                 etag: s.etag.clone(),
                 last_modified: s.last_modified,
                 sequencer: s.sequencer.clone(),
+                checksum: None,
             },
         )
     }

@@ -111,6 +111,8 @@ struct Job<'a> {
     dest_key: &'a str,
     source: &'a SourceObject,
     provenance: Provenance,
+    /// The write's checksum: the source's own full-object one when it has one.
+    checksum: crate::plan::checksum::ReplicaChecksum,
     condition: Condition,
     stop: &'a Stop,
 }
@@ -343,11 +345,17 @@ impl Replicator {
                     resource: self.source.resource(&req.key),
                     message: e.to_string(),
                 })?;
+            let checksum = crate::plan::checksum::replica_checksum(
+                source.object.checksum.as_ref(),
+                copy_plan.parts().is_some(),
+                self.config.transfer.checksum_algorithm.to_sdk(),
+            );
             let job = Job {
                 req,
                 dest_key,
                 source: &source.object,
-                provenance: attributes::provenance(req, &source.object),
+                provenance: attributes::provenance(req, &source.object, &checksum),
+                checksum,
                 condition,
                 stop,
             };

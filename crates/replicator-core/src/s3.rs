@@ -10,7 +10,7 @@ use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::types::{ChecksumAlgorithm, CompletedPart, StorageClass};
 
 use crate::error::{classify, error_code, http_status, Principal, ReplicationError, Request};
-use crate::facts::{ContentHeaders, LockSettings};
+use crate::facts::{ContentHeaders, FullChecksum, LockSettings};
 
 type Response = aws_smithy_runtime_api::http::Response;
 
@@ -47,6 +47,9 @@ pub struct Attributes {
     pub bucket_key_enabled: bool,
     pub storage_class: Option<StorageClass>,
     pub checksum: Option<ChecksumAlgorithm>,
+    /// The source's full-object checksum the replica must have: sent with a PUT, and a
+    /// multipart upload is of type FULL_OBJECT (its completion sends the value).
+    pub full_checksum: Option<FullChecksum>,
     /// Object Lock retention and legal hold, as the source version has them.
     pub lock: LockSettings,
 }
@@ -128,6 +131,28 @@ macro_rules! with_attributes {
                     .legal_hold
                     .then_some(aws_sdk_s3::types::ObjectLockLegalHoldStatus::On),
             )
+    }};
+}
+
+/// A request that can carry a full-object checksum value (PutObject,
+/// CompleteMultipartUpload): the value for its algorithm's header.
+macro_rules! with_checksum_value {
+    ($builder:expr, $full:expr) => {{
+        let builder = $builder;
+        match $full {
+            None => builder,
+            Some(c) => {
+                let v = c.value.clone();
+                match c.algorithm {
+                    ChecksumAlgorithm::Crc64Nvme => builder.checksum_crc64_nvme(v),
+                    ChecksumAlgorithm::Crc32C => builder.checksum_crc32_c(v),
+                    ChecksumAlgorithm::Crc32 => builder.checksum_crc32(v),
+                    ChecksumAlgorithm::Sha256 => builder.checksum_sha256(v),
+                    ChecksumAlgorithm::Sha1 => builder.checksum_sha1(v),
+                    _ => builder,
+                }
+            }
+        }
     }};
 }
 

@@ -28,12 +28,6 @@ pub async fn deliver(
         .await
 }
 
-/// The base64 CRC32C of `bytes`, as S3 reports it.
-pub fn crc32c_base64(bytes: &[u8]) -> String {
-    use base64::Engine;
-    base64::engine::general_purpose::STANDARD.encode(crc32c::crc32c(bytes).to_be_bytes())
-}
-
 /// A new SQS queue in the source account: its URL.
 pub async fn queue(world: &World) -> String {
     aws_sdk_sqs::Client::new(&world.source_sdk)

@@ -3,7 +3,7 @@
 use aws_sdk_s3::types::ChecksumMode;
 use replicator_tests::{bytes, World};
 
-use crate::common::{crc32c_base64, deliver, s3_event};
+use crate::common::{deliver, s3_event};
 
 #[tokio::test]
 async fn small_object_is_replicated_with_the_destination_key() {
@@ -18,7 +18,8 @@ async fn small_object_is_replicated_with_the_destination_key() {
     assert_eq!(out["copied"], 1, "{out}");
     assert_eq!(out["failed"], 0, "{out}");
     world.assert_replica("plain.txt", &body).await;
-    // S3 was given a CRC32C of the bytes, and it is the CRC32C of the source bytes.
+    // The replica was written with the source's own checksum (the SDK's CRC32), which S3
+    // checked against the bytes.
     let head = world
         .dst
         .head_object()
@@ -28,7 +29,18 @@ async fn small_object_is_replicated_with_the_destination_key() {
         .send()
         .await
         .unwrap();
-    assert_eq!(head.checksum_crc32_c(), Some(crc32c_base64(&body).as_str()));
+    let source = world
+        .src
+        .head_object()
+        .bucket(&world.source_bucket)
+        .key("plain.txt")
+        .checksum_mode(ChecksumMode::Enabled)
+        .send()
+        .await
+        .unwrap();
+    assert!(source.checksum_crc32().is_some());
+    assert_eq!(head.checksum_crc32(), source.checksum_crc32());
+    assert_eq!(head.checksum_crc32_c(), None);
     assert_eq!(head.bucket_key_enabled(), Some(true));
 }
 

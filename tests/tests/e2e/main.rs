@@ -3,6 +3,7 @@
 
 mod archived;
 mod audit;
+mod checksums;
 mod cli;
 mod common;
 mod copy_object;

@@ -368,3 +368,44 @@ async fn one_failed_part_is_sent_again_alone() {
     world.assert_replica("big/one-bad-part.bin", &body).await;
     assert_eq!(world.open_uploads().await, 0);
 }
+
+#[tokio::test]
+async fn a_source_read_corrupted_on_the_way_never_becomes_a_replica() {
+    // The parts are streamed from ranged GETs, which S3 sends without a checksum: one byte
+    // changed in one of them went into the replica unseen. With the source's full-object
+    // checksum on the completion, S3 refuses the upload (BadDigest): nothing is written, the
+    // upload is aborted, and the retry copies it right.
+    let mut world = World::new().await;
+    small_parts(&mut world);
+    let body = bytes(12 * MIB, 31);
+    world
+        .put_with("sums/corrupt.bin", body.clone(), |p| {
+            p.checksum_algorithm(aws_sdk_s3::types::ChecksumAlgorithm::Crc64Nvme)
+        })
+        .await;
+    let source = format!("GET /{}/sums/corrupt.bin", world.source_bucket);
+    let proxy = FaultProxy::start(
+        &world.endpoint,
+        vec![Rule::new(&source, 1.0, Fault::CorruptBody).first_only()],
+        31,
+    )
+    .await;
+    let replicator = engine_through(&proxy, world.config()).await;
+    let request = world.request("sums/corrupt.bin");
+    let error = replicator.replicate(&request).await.unwrap_err();
+    assert!(
+        matches!(
+            error,
+            replicator_core::ReplicationError::ChecksumMismatch { .. }
+        ),
+        "{error}"
+    );
+    assert!(error.is_retryable());
+    assert!(proxy.injected().values().sum::<u64>() >= 1);
+    assert!(world.replica_versions("sums/corrupt.bin").await.is_empty());
+    assert_eq!(world.open_uploads().await, 0);
+
+    let outcome = replicator.replicate(&request).await.unwrap();
+    assert!(matches!(outcome, Outcome::Copied { .. }), "{outcome:?}");
+    world.assert_replica("sums/corrupt.bin", &body).await;
+}

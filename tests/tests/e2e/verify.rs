@@ -251,13 +251,24 @@ async fn repair_fixes_the_repairable_and_never_deletes() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn head_only_cannot_prove_other_algorithms_deep_can_and_a_clean_bucket_exits_zero() {
-    // Replicas carry CRC32C (the default); the sources, the SDK's CRC32.
+async fn head_only_proves_replicas_with_their_sources_checksum_deep_proves_older_ones() {
+    // The sources carry the SDK's CRC32, and so do their replicas: HEADs prove them.
     let world = World::new().await;
     world.put("a/1", bytes(5000, 1)).await;
     world.put("a/2", bytes(0, 2)).await;
     world.put_foreign("z/foreign", b"x").await;
     sync_all(&world).await;
+    let (code, lines) = verify_json(&world, &[]).await;
+    assert_eq!(classes(&lines), BTreeMap::from([("z/foreign", "foreign")]));
+    assert_eq!(code, 0, "{lines:?}");
+    // Replicas written before they carried their source's checksum have CRC32C (the
+    // default) of the same bytes: HEADs cannot compare them.
+    for key in ["a/1", "a/2"] {
+        rewrite_replica(&world, key, |_, put| {
+            put.checksum_algorithm(ChecksumAlgorithm::Crc32C)
+        })
+        .await;
+    }
     let (code, lines) = verify_json(&world, &[]).await;
     assert_eq!(
         classes(&lines),

@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use super::{Job, Replicator};
 use crate::error::ReplicationError;
 use crate::facts::{provenance_keys, Provenance, SourceObject};
+use crate::plan::checksum::ReplicaChecksum;
 use crate::request::ObjectRequest;
 use crate::s3::{Attributes, CopySource};
 
@@ -26,13 +27,18 @@ pub(super) fn copy_source<'a>(r: &'a Replicator, job: &'a Job<'_>) -> CopySource
 const MAX_USER_METADATA_BYTES: usize = 2048;
 
 /// What the replica will say about the source version it is made from.
-pub(super) fn provenance(req: &ObjectRequest, source: &SourceObject) -> Provenance {
+pub(super) fn provenance(
+    req: &ObjectRequest,
+    source: &SourceObject,
+    checksum: &ReplicaChecksum,
+) -> Provenance {
     Provenance {
         source: format!("{}/{}", req.bucket, req.key),
         version_id: source.version_id.clone(),
         etag: source.etag.clone(),
         last_modified: source.last_modified,
         sequencer: req.sequencer.clone(),
+        checksum: checksum.full.as_ref().map(|c| c.label()),
     }
 }
 
@@ -69,7 +75,8 @@ pub(super) async fn for_replica(
         bucket_key_enabled: dest.bucket_key_enabled,
         storage_class: dest.storage_class.for_source(source.storage_class.as_ref()),
         lock: source.lock.clone(),
-        checksum: Some(r.config.transfer.checksum_algorithm.to_sdk()),
+        checksum: Some(job.checksum.algorithm.clone()),
+        full_checksum: job.checksum.full.clone(),
     })
 }
 
@@ -168,6 +175,7 @@ mod tests {
             etag: "\"e\"".into(),
             last_modified: 5,
             sequencer: None,
+            checksum: None,
         };
         let m = metadata(&source, &p, "s3://d/k").unwrap();
         assert_eq!(m["owner"], "team-a");
@@ -187,6 +195,7 @@ mod tests {
             etag: "e".into(),
             last_modified: 0,
             sequencer: None,
+            checksum: None,
         };
         assert!(matches!(
             metadata(&source, &p, "r"),

@@ -96,9 +96,11 @@ impl Reading {
 
 type Read = Option<(SourceObject, Option<(Bytes, Reservation)>)>;
 
+/// The source version's headers, with its checksums (the replica is written with its
+/// full-object one).
 async fn head(r: &Replicator, req: &ObjectRequest) -> Result<Read, ReplicationError> {
     Ok(r.source
-        .head(&req.key, req.version_id.as_deref())
+        .head_with_checksums(&req.key, req.version_id.as_deref())
         .await?
         .map(|out| (SourceObject::from_head(&out), None)))
 }

@@ -230,7 +230,13 @@ async fn send_and_complete(
     sent.sort_by_key(|p| p.part_number());
     r.destination
         .bucket
-        .complete(job.dest_key, upload_id, sent, &job.condition)
+        .complete(
+            job.dest_key,
+            upload_id,
+            sent,
+            job.checksum.full.as_ref(),
+            &job.condition,
+        )
         .await
 }
 

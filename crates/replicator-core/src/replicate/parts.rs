@@ -84,7 +84,7 @@ async fn stream(
             number,
             Passthrough::new(got.body, len).into_byte_stream(),
             len,
-            r.config.transfer.checksum_algorithm.to_sdk(),
+            job.checksum.algorithm.clone(),
         )
         .await
 }

@@ -3,7 +3,7 @@
 
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{
-    ChecksumAlgorithm, CompletedMultipartUpload, CompletedPart, ServerSideEncryption,
+    ChecksumAlgorithm, ChecksumType, CompletedMultipartUpload, CompletedPart, ServerSideEncryption,
 };
 
 use super::{
@@ -11,6 +11,7 @@ use super::{
     Write,
 };
 use crate::error::{classify, ReplicationError};
+use crate::facts::FullChecksum;
 
 impl Bucket {
     /// CreateMultipartUpload; the upload id.
@@ -24,7 +25,13 @@ impl Bucket {
                 .create_multipart_upload()
                 .bucket(&self.name)
                 .key(key)
-                .set_tagging(attributes.tagging.clone()),
+                .set_tagging(attributes.tagging.clone())
+                .set_checksum_type(
+                    attributes
+                        .full_checksum
+                        .as_ref()
+                        .map(|_| ChecksumType::FullObject)
+                ),
             attributes
         )
         .send()
@@ -100,6 +107,7 @@ impl Bucket {
         key: &str,
         upload_id: &str,
         parts: Vec<CompletedPart>,
+        full_checksum: Option<&FullChecksum>,
         condition: &Condition,
     ) -> Result<Write<PutAnswer>, ReplicationError> {
         let complete = self
@@ -112,7 +120,9 @@ impl Bucket {
                 CompletedMultipartUpload::builder()
                     .set_parts(Some(parts))
                     .build(),
-            );
+            )
+            .set_checksum_type(full_checksum.map(|_| ChecksumType::FullObject));
+        let complete = with_checksum_value!(complete, full_checksum);
         let result = with_condition!(complete, condition).send().await;
         Ok(
             match self.write("s3:CompleteMultipartUpload", key, result)? {

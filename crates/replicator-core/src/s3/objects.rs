@@ -4,7 +4,9 @@
 use aws_sdk_s3::operation::get_object::GetObjectOutput;
 use aws_sdk_s3::operation::head_object::HeadObjectOutput;
 use aws_sdk_s3::primitives::ByteStream;
-use aws_sdk_s3::types::{ChecksumMode, MetadataDirective, ServerSideEncryption, TaggingDirective};
+use aws_sdk_s3::types::{
+    ChecksumAlgorithm, ChecksumMode, MetadataDirective, ServerSideEncryption, TaggingDirective,
+};
 use bytes::Bytes;
 
 use super::{gone, lost_race, Attributes, Bucket, Condition, CopySource, PutAnswer, Write};
@@ -279,6 +281,7 @@ impl Bucket {
                 .set_tagging(attributes.tagging.clone()),
             attributes
         );
+        let put = with_checksum_value!(put, attributes.full_checksum.as_ref());
         let result = with_condition!(put, condition).send().await;
         Ok(match self.write("s3:PutObject", key, result)? {
             Write::Done(out) => Write::Done(PutAnswer {

@@ -52,6 +52,7 @@ fn replica_of(s: &ObjectFacts) -> ObjectFacts {
             etag: s.etag.trim_matches('"').into(),
             last_modified: s.last_modified,
             sequencer: None,
+            checksum: None,
         }),
         ..s.clone()
     }
@@ -231,6 +232,7 @@ fn arb_facts() -> impl Strategy<Value = ObjectFacts> {
                     etag: "e".into(),
                     last_modified: 100,
                     sequencer: None,
+                    checksum: None,
                 }),
                 replication_status: native.then(|| "REPLICA".to_owned()),
                 lock: LockSettings {
