@@ -325,7 +325,9 @@ fn print_policies(config: &Config, sub: &ArgMatches, out: &mut dyn Write) -> i32
         destination_key_arn: flag("destination-kms-key-arn"),
         show_external_id: sub.get_flag("show-external-id"),
         // Delete markers on replicas: the copier's (REPLICATE_DELETES) and the sync's.
-        deletes: config.destination.replicate_deletes || sync_deletes,
+        deletes: config.destination.replicate_deletes
+            || config.destination.replicate_expirations
+            || sync_deletes,
         audit_bucket,
     };
     let bundle = match policies::bundle(config, &options) {

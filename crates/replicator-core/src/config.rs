@@ -129,6 +129,8 @@ pub struct DestinationConfig {
     pub storage_class: crate::rules::ReplicaStorageClass,
     pub bucket_key_enabled: bool,
     pub replicate_deletes: bool,
+    /// Lifecycle expirations of source keys delete their replicas (REPLICATE_LIFECYCLE_EXPIRATIONS).
+    pub replicate_expirations: bool,
     /// Lifetime asked of AssumeRole; `None` is the SDK's default (one hour). Not a variable:
     /// the SDK refreshes sessions before they expire, and tests shorten this to prove it.
     pub session_length: Option<std::time::Duration>,
@@ -201,6 +203,7 @@ pub const VARIABLES: &[&str] = &[
     "NATIVE_REPLICATION",
     "NATIVE_PENDING_GRACE_SECONDS",
     "REPLICATE_DELETES",
+    "REPLICATE_LIFECYCLE_EXPIRATIONS",
     "S3_FORCE_PATH_STYLE",
     "BUCKET_KEY_ENABLED",
     "CHECKSUM_ALGORITHM",
@@ -369,6 +372,7 @@ impl DestinationConfig {
             storage_class: d.storage_class.clone(),
             bucket_key_enabled: env.flag("BUCKET_KEY_ENABLED", true)?,
             replicate_deletes: rule.delete_markers,
+            replicate_expirations: env.flag("REPLICATE_LIFECYCLE_EXPIRATIONS", false)?,
             session_length: None,
         })
     }

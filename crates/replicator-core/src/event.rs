@@ -247,6 +247,35 @@ mod tests {
     }
 
     #[test]
+    fn a_delete_without_a_version_is_the_key_gone_and_expirations_are_their_own() {
+        let mut unversioned = record("src", "k", "ObjectRemoved:Delete");
+        unversioned["s3"]["object"]
+            .as_object_mut()
+            .unwrap()
+            .remove("versionId");
+        let payload = json!({"Records": [
+            unversioned,
+            record("src", "k", "ObjectRemoved:Delete"),
+            record("src", "k", "LifecycleExpiration:Delete"),
+            record("src", "k", "LifecycleExpiration:DeleteMarkerCreated"),
+        ]});
+        let Payload::S3(event) = parse_payload(payload).unwrap() else {
+            panic!()
+        };
+        let decoded = decode_s3_event(&event, &scope());
+        let kinds: Vec<ChangeKind> = objects(&decoded).iter().map(|o| o.kind).collect();
+        assert_eq!(
+            kinds,
+            [
+                ChangeKind::KeyDeleted,
+                ChangeKind::VersionDeleted,
+                ChangeKind::Expired,
+                ChangeKind::Expired
+            ]
+        );
+    }
+
+    #[test]
     fn bad_records_fail_alone() {
         let payload = json!({"Records": [
             record("other", "k", "ObjectCreated:Put"),

@@ -34,6 +34,8 @@ pub enum SkipReason {
     DeletesNotReplicated,
     /// Permanent version deletes are never replicated.
     VersionDeleteNotReplicated,
+    /// A lifecycle expiration, and REPLICATE_LIFECYCLE_EXPIRATIONS is off.
+    ExpirationsNotReplicated,
     /// A delete for a key without replica.
     NoReplica,
     /// A delete (or a tag change) for a replica this replicator did not write.

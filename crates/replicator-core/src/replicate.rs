@@ -227,6 +227,14 @@ impl Replicator {
             }
             ChangeKind::DeleteMarkerCreated => Ok(skipped(SkipReason::DeletesNotReplicated)),
             ChangeKind::VersionDeleted => Ok(skipped(SkipReason::VersionDeleteNotReplicated)),
+            ChangeKind::KeyDeleted if self.config.destination.replicate_deletes => {
+                delete::for_event(self, req, &dest_key).await
+            }
+            ChangeKind::KeyDeleted => Ok(skipped(SkipReason::DeletesNotReplicated)),
+            ChangeKind::Expired if self.config.destination.replicate_expirations => {
+                delete::for_event(self, req, &dest_key).await
+            }
+            ChangeKind::Expired => Ok(skipped(SkipReason::ExpirationsNotReplicated)),
             ChangeKind::TagsChanged => tags::for_event(self, req, &dest_key).await,
         }
     }

@@ -11,8 +11,17 @@ pub enum ChangeKind {
     Created,
     /// A delete marker became the current version (ObjectRemoved:DeleteMarkerCreated).
     DeleteMarkerCreated,
-    /// A version was deleted permanently (ObjectRemoved:Delete): never replicated.
+    /// A version was deleted permanently (ObjectRemoved:Delete naming a version): never
+    /// replicated.
     VersionDeleted,
+    /// The key was deleted from an unversioned source (ObjectRemoved:Delete without a
+    /// version id; EventBridge Object Deleted, Permanently Deleted, without one): with
+    /// REPLICATE_DELETES, the replica is deleted.
+    KeyDeleted,
+    /// A lifecycle rule expired the key's current version (LifecycleExpiration:Delete or
+    /// :DeleteMarkerCreated; EventBridge Object Deleted for Lifecycle Expiration): native
+    /// replication never replicates these; REPLICATE_LIFECYCLE_EXPIRATIONS opts in.
+    Expired,
     /// A version's tags were set or removed (ObjectTagging:Put / :Delete, EventBridge
     /// Object Tags Added / Deleted): its replica's tags follow, the data stays.
     TagsChanged,

@@ -15,6 +15,8 @@ struct EbDetail {
     object: EbObject,
     #[serde(rename = "deletion-type")]
     deletion_type: Option<String>,
+    /// Why an object was deleted: `DeleteObject` or `Lifecycle Expiration`.
+    reason: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -64,11 +66,24 @@ pub fn decode_eventbridge(event: &EventBridgeEvent<Value>, scope: &Scope) -> Dec
             )));
         }
     }
-    let kind = match (kind, detail.deletion_type.as_deref()) {
-        (ChangeKind::DeleteMarkerCreated, Some("Permanently Deleted")) => {
+    let names_version = detail
+        .object
+        .version_id
+        .as_deref()
+        .is_some_and(|v| !v.is_empty());
+    let kind = match (
+        kind,
+        detail.deletion_type.as_deref(),
+        detail.reason.as_deref(),
+    ) {
+        (ChangeKind::DeleteMarkerCreated, _, Some("Lifecycle Expiration")) => ChangeKind::Expired,
+        (ChangeKind::DeleteMarkerCreated, Some("Permanently Deleted"), _) if !names_version => {
+            ChangeKind::KeyDeleted
+        }
+        (ChangeKind::DeleteMarkerCreated, Some("Permanently Deleted"), _) => {
             ChangeKind::VersionDeleted
         }
-        (kind, _) => kind,
+        (kind, _, _) => kind,
     };
     Ok(Item::Object(Box::new(ObjectRequest {
         bucket: detail.bucket.name,

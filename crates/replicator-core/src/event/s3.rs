@@ -34,7 +34,13 @@ pub fn decode_s3_record(record: &S3EventRecord, scope: &Scope) -> Decoded {
             )))
         }
     }
-    let (kind, native_failure) = match s3_event_kind(name)? {
+    let names_version = record
+        .s3
+        .object
+        .version_id
+        .as_deref()
+        .is_some_and(|v| !v.is_empty());
+    let (kind, native_failure) = match s3_event_kind(name, names_version)? {
         Asks::Change(kind) => (kind, None),
         Asks::Nothing(reason) => return Ok(Item::Ignored(reason)),
         Asks::Heal => match native_failure(record, name, scope) {
@@ -88,11 +94,16 @@ enum Asks {
 /// Maps an S3 event name to what it asks for: a change to replicate, a version native
 /// replication failed, a known event that asks for nothing, or an error for a name S3 does
 /// not send.
-fn s3_event_kind(name: &str) -> Result<Asks, ReplicationError> {
+fn s3_event_kind(name: &str, names_version: bool) -> Result<Asks, ReplicationError> {
     Ok(match name {
         n if n.starts_with("ObjectCreated:") => Asks::Change(ChangeKind::Created),
         "ObjectRemoved:DeleteMarkerCreated" => Asks::Change(ChangeKind::DeleteMarkerCreated),
+        // An unversioned bucket names no version: the key itself is gone.
+        "ObjectRemoved:Delete" if !names_version => Asks::Change(ChangeKind::KeyDeleted),
         "ObjectRemoved:Delete" => Asks::Change(ChangeKind::VersionDeleted),
+        "LifecycleExpiration:Delete" | "LifecycleExpiration:DeleteMarkerCreated" => {
+            Asks::Change(ChangeKind::Expired)
+        }
         "ObjectTagging:Put" | "ObjectTagging:Delete" => Asks::Change(ChangeKind::TagsChanged),
         // "Receiving replication failure events with Amazon S3 Event Notifications".
         "Replication:OperationFailedReplication" | "Replication:OperationMissedThreshold" => {

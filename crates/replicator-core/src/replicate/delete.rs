@@ -1,7 +1,9 @@
-//! The one delete path, for a delete-marker event (REPLICATE_DELETES) and for the sync's
-//! destination-only replicas (SYNC_DELETE): a delete marker goes on the replica only if the
-//! replicator wrote it from this very source bucket and key (provenance) and the source key
-//! has no current object.
+//! The one delete path, for a delete-marker event and an unversioned source's delete
+//! (REPLICATE_DELETES), a lifecycle expiration (REPLICATE_LIFECYCLE_EXPIRATIONS), and the
+//! sync's destination-only replicas (SYNC_DELETE): the replica is deleted (a delete marker
+//! in a versioned destination) only if the replicator wrote it from this very source bucket
+//! and key (provenance), the source key has no current object, and the replica is still the
+//! one judged (If-Match on its ETag).
 
 use super::Replicator;
 use crate::error::ReplicationError;
@@ -26,8 +28,10 @@ async fn guarded(
     };
     // Ours only if its provenance names this very source: this bucket, this key.
     let made_from = format!("{}/{source_key}", r.config.source.bucket);
-    let ours = crate::facts::ReplicaFacts::from_head(&replica)
+    let facts = crate::facts::ReplicaFacts::from_head(&replica);
+    let ours = facts
         .provenance
+        .as_ref()
         .is_some_and(|p| p.source == made_from);
     if !ours {
         return Ok(Deleted::Kept(SkipReason::ReplicaNotOurs));
@@ -36,7 +40,12 @@ async fn guarded(
         return Ok(Deleted::Kept(SkipReason::SourceRecreated));
     }
     Ok(
-        match bucket.delete(dest_key, None, &Condition::None).await? {
+        // Only the replica judged above: one written meanwhile (the key recreated and
+        // copied again) makes the conditional delete lose, and it stays.
+        match bucket
+            .delete(dest_key, None, &Condition::Matches(facts.etag.clone()))
+            .await?
+        {
             Write::Done(version) => Deleted::Marker(version),
             Write::LostRace => Deleted::Kept(SkipReason::SourceRecreated),
         },
