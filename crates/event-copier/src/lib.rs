@@ -349,6 +349,9 @@ fn outcome_text(outcome: &Outcome) -> String {
         Outcome::DeleteMarkerCreated { .. } => "delete marker created".into(),
         Outcome::TagsReplicated { tags, .. } => format!("{tags} tags set on the replica"),
         Outcome::LockReplicated { .. } => "Object Lock set on the replica as the source's".into(),
+        Outcome::RestoreRequested { tier, days, .. } => {
+            format!("archived: {tier} restore for {days} days requested; copied when it completes")
+        }
         Outcome::Skipped { reason } => format!("skipped: {reason:?}"),
     }
 }

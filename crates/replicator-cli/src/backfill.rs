@@ -112,6 +112,10 @@ pub(crate) async fn copy(
             Ok(Outcome::LockReplicated { .. }) => {
                 format!("locked   {key} (Object Lock as the source's)")
             }
+            Ok(Outcome::RestoreRequested { tier, days, .. }) => {
+                skipped += 1;
+                format!("restore  {key} (archived; {tier} restore for {days} days requested, copied when it completes)")
+            }
             Err(e) => {
                 failed += 1;
                 format!("FAILED   {key}: {e}")

@@ -102,6 +102,35 @@ pub struct SourceConfig {
     /// Beside native replication: copy everything (native replicas are recognised either
     /// way), or only what native replication failed or left pending too long.
     pub native: NativeMode,
+    /// Archived sources (GLACIER, DEEP_ARCHIVE, Intelligent-Tiering archive tiers) get a
+    /// restore started (RESTORE_ARCHIVED, RESTORE_DAYS); `None` reports them archived.
+    pub restore: Option<Restore>,
+}
+
+/// How an archived source is restored before it is copied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Restore {
+    pub tier: RestoreTier,
+    /// How long the restored copy stays readable.
+    pub days: i32,
+}
+
+/// S3's retrieval tiers (RestoreObject's `GlacierJobParameters.Tier`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RestoreTier {
+    Bulk,
+    Standard,
+    Expedited,
+}
+
+impl RestoreTier {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Bulk => "Bulk",
+            Self::Standard => "Standard",
+            Self::Expedited => "Expedited",
+        }
+    }
 }
 
 /// How the replicator works beside native S3 replication (NATIVE_REPLICATION).
@@ -202,6 +231,8 @@ pub const VARIABLES: &[&str] = &[
     "REPLICATION_RULES",
     "NATIVE_REPLICATION",
     "NATIVE_PENDING_GRACE_SECONDS",
+    "RESTORE_ARCHIVED",
+    "RESTORE_DAYS",
     "REPLICATE_DELETES",
     "REPLICATE_LIFECYCLE_EXPIRATIONS",
     "S3_FORCE_PATH_STYLE",
@@ -341,7 +372,20 @@ impl SourceConfig {
             &[("copy", false), ("heal", true)],
             "copy or heal",
         )?;
+        let tier = env.choice(
+            "RESTORE_ARCHIVED",
+            None,
+            &[
+                ("off", None),
+                ("Bulk", Some(RestoreTier::Bulk)),
+                ("Standard", Some(RestoreTier::Standard)),
+                ("Expedited", Some(RestoreTier::Expedited)),
+            ],
+            "off, Bulk, Standard or Expedited",
+        )?;
+        let days = env.number("RESTORE_DAYS", 1, 1..=30)? as i32;
         Ok(Self {
+            restore: tier.map(|tier| Restore { tier, days }),
             bucket,
             account_id,
             key_prefix,

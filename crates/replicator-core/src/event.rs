@@ -229,6 +229,7 @@ mod tests {
         let payload = json!({"Records": [
             record("src", "a+b%2Bc", "ObjectCreated:Put"),
             record("src", "x", "ObjectRemoved:DeleteMarkerCreated"),
+            record("src", "x", "ObjectRestore:Post"),
             record("src", "x", "ObjectRestore:Completed"),
         ]});
         let Payload::S3(event) = parse_payload(payload).unwrap() else {
@@ -244,6 +245,8 @@ mod tests {
             decoded[2],
             Ok(Item::Ignored(SkipReason::EventNotReplicated))
         ));
+        // A completed restore makes an archived object readable: it is copied.
+        assert_eq!(objs[2].kind, ChangeKind::Created);
     }
 
     #[test]

@@ -96,6 +96,10 @@ pub const TAGS_REPLICATED: Metric = metric("TagsReplicated", "Count", Kind::Prog
 /// Replicas whose Object Lock followed a later change of their source version's (a
 /// retention extended, a legal hold put on or taken off; no data rewritten).
 pub const LOCKS_REPLICATED: Metric = metric("LocksReplicated", "Count", Kind::Progress, &[Copier]);
+/// Archived source versions whose restore was requested (RESTORE_ARCHIVED): copied when
+/// the restore completes.
+pub const RESTORES_REQUESTED: Metric =
+    metric("RestoresRequested", "Count", Kind::Progress, &[Copier]);
 /// Source objects a sync found archived (not restored) and could not copy.
 pub const OBJECTS_ARCHIVED: Metric = metric("ObjectsArchived", "Count", Kind::Progress, &[Sync]);
 /// Rows an inventory reconcile read.
@@ -158,6 +162,7 @@ pub const METRICS: &[Metric] = &[
     OBJECTS_ARCHIVED,
     TAGS_REPLICATED,
     LOCKS_REPLICATED,
+    RESTORES_REQUESTED,
     NATIVE_FAILURES_HEALED,
     NATIVE_EVENTS_ACKNOWLEDGED,
     OBJECTS_VERIFIED,
@@ -190,6 +195,8 @@ pub struct Tally {
     pub tags: u64,
     /// Replicas whose Object Lock followed a later change of their source version's.
     pub locks: u64,
+    /// Archived sources whose restore was requested.
+    pub restores: u64,
     /// Event time → replica written, in milliseconds, one value per replica.
     pub lag_ms: Vec<f64>,
     /// Versions native replication failed (or replicated late) copied, by failure reason.
@@ -217,6 +224,7 @@ impl Tally {
             Outcome::DeleteMarkerCreated { .. } => self.deleted += 1,
             Outcome::TagsReplicated { .. } => self.tags += 1,
             Outcome::LockReplicated { .. } => self.locks += 1,
+            Outcome::RestoreRequested { .. } => self.restores += 1,
             Outcome::Skipped { reason } => {
                 self.skipped += 1;
                 if *reason == SkipReason::NativeReplicationInformational {
@@ -235,6 +243,7 @@ impl Tally {
             "bytes": self.bytes,
             "tags": self.tags,
             "locks": self.locks,
+            "restores": self.restores,
         })
     }
 
@@ -250,6 +259,7 @@ impl Tally {
             (BYTES_COPIED, json!(self.bytes)),
             (TAGS_REPLICATED, json!(self.tags)),
             (LOCKS_REPLICATED, json!(self.locks)),
+            (RESTORES_REQUESTED, json!(self.restores)),
             (NATIVE_FAILURES_HEALED, json!(healed)),
             (NATIVE_EVENTS_ACKNOWLEDGED, json!(self.native_acknowledged)),
         ];

@@ -79,6 +79,14 @@ pub enum Outcome {
         tags: usize,
         replica_version_id: Option<String>,
     },
+    /// The source version is archived: a restore was started (or was already under way,
+    /// `in_progress`). It is copied when the restore completes (ObjectRestore:Completed, or
+    /// a later sync).
+    RestoreRequested {
+        tier: String,
+        days: i32,
+        in_progress: bool,
+    },
     /// The source version's Object Lock retention was extended or its legal hold changed:
     /// its replica (that very version's) got the same, without its data being rewritten.
     LockReplicated {

@@ -9,6 +9,7 @@ pub const SOURCE_OBJECT_ACTIONS: &[&str] = &[
     "s3:GetObjectVersionTagging", // tags of a named version
     "s3:GetObjectRetention",      // Object Lock settings in HEAD: copied with the replica
     "s3:GetObjectLegalHold",      // … and the legal hold (without both, HEAD shows none)
+    "s3:RestoreObject",           // RESTORE_ARCHIVED: an archived source's restore
 ];
 
 /// The function's own role, on the source bucket.

@@ -221,7 +221,10 @@ impl Replicator {
             return Ok(skipped(SkipReason::OutOfScope));
         };
         match req.kind {
-            ChangeKind::Created => self.copy(req, &dest_key, stop, None).await,
+            ChangeKind::Created => match self.copy(req, &dest_key, stop, None).await {
+                Err(e @ ReplicationError::Archived { .. }) => restore(self, req, e).await,
+                other => other,
+            },
             ChangeKind::DeleteMarkerCreated if self.config.destination.replicate_deletes => {
                 delete::for_event(self, req, &dest_key).await
             }
@@ -443,6 +446,34 @@ impl Replicator {
     pub async fn sweep_abandoned_uploads(&self, until: Instant) -> Result<Sweep, ReplicationError> {
         sweep::abandoned_uploads(self, until).await
     }
+}
+
+/// An archived source version: with RESTORE_ARCHIVED its restore is started and the object
+/// reported as pending; without it, the error stands.
+async fn restore(
+    r: &Replicator,
+    req: &ObjectRequest,
+    archived: ReplicationError,
+) -> Result<Outcome, ReplicationError> {
+    let Some(restore) = r.config.source.restore else {
+        return Err(archived);
+    };
+    let answer = r
+        .source
+        .restore(&req.key, req.version_id.as_deref(), restore)
+        .await?;
+    let in_progress = answer == crate::s3::Restoring::AlreadyInProgress;
+    info!(
+        tier = restore.tier.as_str(),
+        days = restore.days,
+        in_progress,
+        "source archived; restore requested, copied when it completes"
+    );
+    Ok(Outcome::RestoreRequested {
+        tier: restore.tier.as_str().to_owned(),
+        days: restore.days,
+        in_progress,
+    })
 }
 
 fn skipped(reason: SkipReason) -> Outcome {

@@ -187,6 +187,9 @@ pub mod body;
 pub mod clients;
 mod lock;
 mod multipart;
+mod restore;
+
+pub use restore::Restoring;
 mod objects;
 
 /// 412 PreconditionFailed, or 409 ConditionalRequestConflict.

@@ -136,3 +136,96 @@ async fn the_sync_counts_archived_sources_apart_and_copies_them_once_restored() 
         .assert_replica("cold/archived.bin", &bytes(700, 9))
         .await;
 }
+
+/// Whether the source's HEAD shows a restore, and whether it is still under way.
+async fn restore_header(world: &World, key: &str) -> Option<String> {
+    world
+        .src
+        .head_object()
+        .bucket(&world.source_bucket)
+        .key(key)
+        .send()
+        .await
+        .unwrap()
+        .restore()
+        .map(str::to_owned)
+}
+
+#[tokio::test]
+async fn with_restore_archived_the_copier_starts_a_restore_and_copies_on_its_completion() {
+    let mut world = World::new().await;
+    world.set("RESTORE_ARCHIVED", "Bulk");
+    world.set("RESTORE_DAYS", "2");
+    let version = put_archived(&world, "cold/restore me.bin").await;
+    let handler = world.handler().await;
+    let out = handler
+        .handle(crate::common::s3_event(
+            &world,
+            "cold/restore me.bin",
+            &version,
+            700,
+        ))
+        .await
+        .unwrap();
+    // Pending, not failed: the message is done, the completion event brings the copy.
+    assert_eq!(
+        (out["restores"].as_u64(), out["failed"].as_u64()),
+        (Some(1), Some(0)),
+        "{out}"
+    );
+    assert!(world
+        .replica_versions("cold/restore me.bin")
+        .await
+        .is_empty());
+    // The emulator completes a restore at once (S3 takes minutes to hours).
+    let restore = restore_header(&world, "cold/restore me.bin").await;
+    assert!(
+        restore
+            .as_deref()
+            .is_some_and(|r| r.contains("ongoing-request=\"false\"")),
+        "{restore:?}"
+    );
+    let mut completed = crate::common::s3_event(&world, "cold/restore me.bin", &version, 700);
+    completed["Records"][0]["eventName"] = "ObjectRestore:Completed".into();
+    let out = handler.handle(completed).await.unwrap();
+    assert_eq!(out["copied"], 1, "{out}");
+    world
+        .assert_replica("cold/restore me.bin", &bytes(700, 9))
+        .await;
+}
+
+#[tokio::test]
+async fn with_restore_archived_a_sync_pass_starts_the_restore_and_a_later_one_copies() {
+    let mut world = World::new().await;
+    world.set("RESTORE_ARCHIVED", "standard");
+    put_archived(&world, "cold/synced.bin").await;
+    let syncer = world.syncer().await;
+    let run = |id: &str| SyncRequest {
+        run_id: id.into(),
+        ..Default::default()
+    };
+    let first = syncer.run(run("1")).await.unwrap();
+    assert_eq!((first.archived, first.failed), (1, 0), "{first:?}");
+    assert!(
+        first.archived_keys[0].error.contains("Standard restore"),
+        "{first:?}"
+    );
+    assert!(restore_header(&world, "cold/synced.bin").await.is_some());
+    let second = syncer.run(run("2")).await.unwrap();
+    assert_eq!((second.copied, second.archived), (1, 0), "{second:?}");
+    world
+        .assert_replica("cold/synced.bin", &bytes(700, 9))
+        .await;
+}
+
+#[tokio::test]
+async fn restore_archived_is_validated_at_start_up() {
+    for (variable, value) in [("RESTORE_ARCHIVED", "Glacier"), ("RESTORE_DAYS", "0")] {
+        let mut world = World::new().await;
+        world.set("RESTORE_ARCHIVED", "Bulk");
+        world.set(variable, value);
+        let vars = world.vars();
+        let error = replicator_core::Config::from_lookup(|k| vars.get(k).cloned()).unwrap_err();
+        assert!(error.to_string().contains(variable), "{error}");
+    }
+}

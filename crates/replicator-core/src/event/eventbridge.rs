@@ -46,12 +46,12 @@ pub fn decode_eventbridge(event: &EventBridgeEvent<Value>, scope: &Scope) -> Dec
         )));
     }
     let kind = match event.detail_type.as_str() {
-        "Object Created" => ChangeKind::Created,
+        "Object Created" | "Object Restore Completed" => ChangeKind::Created,
         "Object Deleted" => ChangeKind::DeleteMarkerCreated,
         "Object Tags Added" | "Object Tags Deleted" => ChangeKind::TagsChanged,
         other => {
             return Err(invalid(format!(
-                "EventBridge detail-type {other:?} is not Object Created, Object Deleted, Object Tags Added or Object Tags Deleted"
+                "EventBridge detail-type {other:?} is not Object Created, Object Restore Completed, Object Deleted, Object Tags Added or Object Tags Deleted"
             )))
         }
     };

@@ -97,6 +97,8 @@ enum Asks {
 fn s3_event_kind(name: &str, names_version: bool) -> Result<Asks, ReplicationError> {
     Ok(match name {
         n if n.starts_with("ObjectCreated:") => Asks::Change(ChangeKind::Created),
+        // A restored archived object is readable now: copied (RESTORE_ARCHIVED's second half).
+        "ObjectRestore:Completed" => Asks::Change(ChangeKind::Created),
         "ObjectRemoved:DeleteMarkerCreated" => Asks::Change(ChangeKind::DeleteMarkerCreated),
         // An unversioned bucket names no version: the key itself is gone.
         "ObjectRemoved:Delete" if !names_version => Asks::Change(ChangeKind::KeyDeleted),

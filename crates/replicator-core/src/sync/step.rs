@@ -82,6 +82,10 @@ impl Syncer {
     pub(super) async fn copied(&self, request: &ObjectRequest, deadline: Instant) -> Step {
         match self.replicator.replicate_by(request, Some(deadline)).await {
             Ok(Outcome::Copied { bytes, .. }) => Step::Copied(bytes),
+            // Still not copied: counted with the archived, saying a restore is under way.
+            Ok(Outcome::RestoreRequested { tier, days, .. }) => Step::Archived(format!(
+                "archived; a {tier} restore for {days} days was requested, and the first pass after it completes copies it"
+            )),
             Ok(_) => Step::Skipped,
             Err(e @ crate::ReplicationError::Archived { .. }) => {
                 warn!(key = %request.key, error = %e, "source archived; not copied");
