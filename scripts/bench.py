@@ -290,6 +290,10 @@ def raw_limit(world, bucket, count, size, op):
     return float(re.search(r"raw \w+: .* in ([0-9.]+) s", out).group(1))
 
 
+# Label prefixes of the tools (a)-(c) run (--tools); empty for all.
+ONLY_TOOLS = []
+
+
 def run_workload(server, name, count, size, reps, with_defaults=True):
     """One workload on a fresh server: populate, raw limits, every tool `reps` times."""
     if server == "moto":
@@ -309,7 +313,8 @@ def run_workload(server, name, count, size, reps, with_defaults=True):
         world.drop(raw_bucket, world.src)
         results = {}
         for rep in range(reps):
-            order = [t for t in tools(world, src, "x", size) if with_defaults or not defaults(t)]
+            order = [t for t in tools(world, src, "x", size) if (with_defaults or not defaults(t))
+                     and (not ONLY_TOOLS or any(t.startswith(p) for p in ONLY_TOOLS))]
             random.Random(rep).shuffle(order)  # alternate tools between repetitions
             for tool in order:
                 n += 1
@@ -474,8 +479,10 @@ def main():
     ap.add_argument("--workloads", default="a,b,c,v", help="comma-separated: a, b, c, v (verification)")
     ap.add_argument("--verify-count", type=int, default=10_000, help="objects of workload v")
     ap.add_argument("--no-defaults", action="store_true", help="skip the peers' runs at their own defaults")
+    ap.add_argument("--tools", default="", help="comma-separated label prefixes: run only these tools in (a)-(c)")
     ap.add_argument("--out", default=os.path.join(ROOT, "docs", "BENCHMARKS.md"))
     args = ap.parse_args()
+    ONLY_TOOLS.extend(t for t in args.tools.split(",") if t)
     workloads = [
         ("(a) 1 x {} MiB".format(args.large_mib), 1, args.large_mib * MIB),
         ("(b) {} x 4 KiB".format(args.small_count), args.small_count, 4096),
