@@ -185,10 +185,15 @@ def classify(r):
         return "functions", [("sqs:SendMessage", r.get("queue_url"), {})]
     if target or action:
         return None, "source account, not S3: harness setup or the operator's doctor (its own credentials)"
-    if r["method"] not in ("GET", "HEAD") or r["path"] in ("/", ""):
-        return None, "source account write: harness setup (the engine never writes to the source)"
     query = parse_qs(r["query"], keep_blank_values=True)
-    if any(q in query for q in ("versioning", "encryption", "replication", "notification")):
+    # RESTORE_ARCHIVED's RestoreObject is the engine's one source write. The harness restores
+    # with the same credentials; its requests are held to the same grant.
+    if r["method"] == "POST" and "restore" in query:
+        bucket, key = split_path(r["path"])
+        return "functions", [("s3:RestoreObject", f"arn:aws:s3:::{bucket}/{key}", {})]
+    if r["method"] not in ("GET", "HEAD") or r["path"] in ("/", ""):
+        return None, "source account write: harness setup (the engine never writes to the source but to restore)"
+    if any(q in query for q in ("versioning", "encryption", "replication", "notification", "object-lock")):
         return None, "the doctor's source checks, with the operator's own credentials"
     mapped = s3_actions(r)
     return ("functions", mapped) if mapped else (None, "unmapped source request")
