@@ -34,7 +34,7 @@ pub(super) async fn follow(
     dest_key: &str,
     replica: &ReplicaFacts,
 ) -> Result<Outcome, ReplicationError> {
-    if replica.is_native() || !r.destination_has_object_lock().await? {
+    if !followed(r, replica).await? {
         return Ok(skipped(SkipReason::UpToDate));
     }
     let made_from = replica
@@ -58,10 +58,16 @@ pub(super) async fn up_to_date(
     replica: &ReplicaFacts,
     source: &LockSettings,
 ) -> Result<Outcome, ReplicationError> {
-    if replica.is_native() || !r.destination_has_object_lock().await? {
+    if !followed(r, replica).await? {
         return Ok(skipped(SkipReason::UpToDate));
     }
     apply(r, dest_key, replica, source).await
+}
+
+/// Whether a replica's lock follows its source's: ours (native replicas are native
+/// replication's), in a bucket with Object Lock.
+async fn followed(r: &Replicator, replica: &ReplicaFacts) -> Result<bool, ReplicationError> {
+    Ok(!replica.is_native() && r.destination_has_object_lock().await?)
 }
 
 /// Brings `replica`'s lock to `source`'s, as far as S3 lets it without a governance bypass.
