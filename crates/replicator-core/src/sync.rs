@@ -195,18 +195,7 @@ impl Syncer {
         )
         .await;
         if complete && !req.dry_run {
-            // Uploads interrupted copies left behind that no copy will resume.
-            match self
-                .replicator
-                .sweep_abandoned_uploads(window.stop_at)
-                .await
-            {
-                Ok(sweep) => {
-                    state.report.uploads_aborted = sweep.aborted;
-                    state.report.state_unreadable = sweep.unreadable;
-                }
-                Err(e) => warn!(error = %e, "could not sweep abandoned multipart uploads"),
-            }
+            self.sweep(&mut state, window).await;
         }
         let mut report = self.finish(state, complete).await?;
         report.duration_ms = started.elapsed().as_millis() as u64;
@@ -221,6 +210,22 @@ impl Syncer {
         match listing_error {
             Some(e) => Err(e),
             None => Ok(report),
+        }
+    }
+
+    /// After a complete pass, of either kind: aborts the uploads interrupted copies left
+    /// behind that no copy will resume.
+    async fn sweep(&self, state: &mut RunState<'_>, window: &Window) {
+        match self
+            .replicator
+            .sweep_abandoned_uploads(window.stop_at)
+            .await
+        {
+            Ok(sweep) => {
+                state.report.uploads_aborted = sweep.aborted;
+                state.report.state_unreadable = sweep.unreadable;
+            }
+            Err(e) => warn!(error = %e, "could not sweep abandoned multipart uploads"),
         }
     }
 

@@ -8,7 +8,9 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
+use replicator_core::clock::Stop;
 use replicator_core::sync::{SyncReport, Syncer};
+use replicator_core::ObjectRequest;
 use replicator_tests::inventory::{self, InventoryRow};
 use replicator_tests::{bytes, captured_requests, World};
 use serde_json::{json, Value};
@@ -141,10 +143,10 @@ async fn an_inventory_of_20000_rows_heals_through_the_queue_and_resumes_without_
         first.inventory_selected,
         first.enqueued,
     );
-    let mut runs = 1;
+    let (mut runs, mut cut_by_deadline) = (1, 0);
     loop {
-        // 300 ms of work a run (SYNC_TIME_MARGIN_SECONDS=1).
-        let deadline = Instant::now() + Duration::from_millis(1300);
+        // 150 ms of work a run (SYNC_TIME_MARGIN_SECONDS=1): too little for the rows left.
+        let deadline = Instant::now() + Duration::from_millis(1150);
         let report = run(&syncer, input.clone(), Some(deadline)).await;
         assert_eq!(report.failed, 0, "{report:?}");
         read += report.inventory_rows;
@@ -154,9 +156,15 @@ async fn an_inventory_of_20000_rows_heals_through_the_queue_and_resumes_without_
         if report.complete {
             break;
         }
+        // Nothing but the deadline stops these runs short.
+        cut_by_deadline += 1;
         assert!(runs < 300, "the pass does not finish");
     }
-    eprintln!("{total} rows in {runs} runs");
+    eprintln!("{total} rows in {runs} runs, {cut_by_deadline} cut by their deadline");
+    assert!(
+        cut_by_deadline >= 1,
+        "no run was cut by its deadline: resuming after one is not shown"
+    );
     assert_eq!(read, total, "every row read once");
     assert_eq!((chosen, enqueued), (selected, selected));
 
@@ -417,4 +425,54 @@ async fn an_inventory_that_cannot_be_trusted_is_a_loud_error_and_the_pass_resume
             .assert_replica(&format!("t/{i:02}"), &bytes(10, i))
             .await;
     }
+}
+
+#[tokio::test]
+async fn an_inventory_pass_sweeps_the_uploads_nobody_will_finish_as_a_listing_pass_does() {
+    // Regression: only a listing pass swept; a deployment reconciling from S3 Inventory kept
+    // every abandoned upload open however many complete passes it ran.
+    let mut world = World::new().await;
+    world.set("PART_SIZE", "5MiB");
+    world.set("MULTIPART_THRESHOLD", "5MiB");
+    world.set("MAX_IN_FLIGHT_BYTES", "5MiB");
+    let key = "swept/one.bin";
+    let v1 = world.put(key, bytes(12 * 1024 * 1024, 31)).await;
+    let replicator = world.replicator().await;
+    // Version 1's copy stops at its deadline and keeps its upload; version 2 is copied
+    // before version 1's retry would come, so nobody will finish version 1's upload.
+    let older = ObjectRequest::created(world.source_bucket.clone(), key).with_version(Some(v1));
+    replicator
+        .replicate_until(&older, &Stop::when(|part| part >= 2))
+        .await
+        .unwrap_err();
+    world.put(key, b"version 2".to_vec()).await;
+    replicator
+        .replicate(&ObjectRequest::created(world.source_bucket.clone(), key))
+        .await
+        .unwrap();
+    assert_eq!(world.open_uploads().await, 1, "version 1's upload is kept");
+
+    let inventories = inventory_bucket(&world.src).await;
+    let location = format!("inv/{}/all/", world.source_bucket);
+    inventory::publish(
+        &world.src,
+        &inventories,
+        &location,
+        "2026-12-01T01-00Z",
+        &world.source_bucket,
+        &[vec![row_of(&world, key, "").await]],
+        true,
+    )
+    .await;
+    let input = json!({ "inventory_manifest": format!("s3://{inventories}/{location}") });
+    let report = run(&world.syncer().await, input, None).await;
+    assert!(report.complete, "{report:?}");
+    assert_eq!(
+        (report.copied, report.uploads_aborted),
+        (0, 1),
+        "{report:?}"
+    );
+    assert_eq!(world.open_uploads().await, 0);
+    assert_eq!(world.upload_records().await, 0);
+    world.assert_replica(key, b"version 2").await;
 }

@@ -409,3 +409,55 @@ async fn a_source_read_corrupted_on_the_way_never_becomes_a_replica() {
     assert!(matches!(outcome, Outcome::Copied { .. }), "{outcome:?}");
     world.assert_replica("sums/corrupt.bin", &body).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_copy_longer_than_the_upload_lease_keeps_its_upload_to_itself() {
+    // Regression: a copy held its upload's record for one fixed lease (16 minutes) and never
+    // renewed it, while a command-line copy may run for a day: past the lease another copy
+    // of the same version took the upload over and sent the same parts into it.
+    let mut world = World::new().await;
+    small_parts(&mut world);
+    let body = bytes(77 * MIB, 32);
+    let version = world.put("long/one.bin", body.clone()).await;
+    let mut config = world.config();
+    // Here the lease is 2 s and each part takes 1.2 s or more: 16 parts, 5 at a time,
+    // outlast it.
+    config.transfer.upload_lease_ms = 2000;
+    let proxy = FaultProxy::start(
+        &world.endpoint,
+        vec![Rule::new(
+            "PUT *partNumber=",
+            1.0,
+            Fault::Latency(Duration::from_millis(1200)),
+        )],
+        32,
+    )
+    .await;
+    let slow = engine_through(&proxy, config.clone()).await;
+    let other = Replicator::new(
+        config.clone(),
+        Clients::new(&world.source_sdk, &config).await,
+    );
+    let request = ObjectRequest {
+        size: Some(body.len() as u64),
+        ..ObjectRequest::created(world.source_bucket.clone(), "long/one.bin")
+            .with_version(Some(version))
+    };
+    let stop = Stop::at(Some(far()));
+    let (long, late) = tokio::join!(slow.replicate_until(&request, &stop), async {
+        // A duplicate event arrives once the first copy's first lease has run out.
+        tokio::time::sleep(Duration::from_millis(3000)).await;
+        other.replicate_until(&request, &stop).await
+    });
+    // The late copy never resumed the long one's upload: it made its own (and one of the
+    // two wrote the replica, the other found it written).
+    for outcome in [long.unwrap(), late.unwrap()] {
+        assert!(
+            !matches!(outcome, Outcome::Copied { parts_resumed, .. } if parts_resumed > 0),
+            "{outcome:?}"
+        );
+    }
+    world.assert_replica("long/one.bin", &body).await;
+    assert_eq!(world.open_uploads().await, 0, "no upload left behind");
+    assert_eq!(world.upload_records().await, 0);
+}

@@ -29,6 +29,9 @@ use serde_json::{json, Value};
 
 use crate::common::s3_event;
 
+/// How long a copy holds its upload's record at a time, in the soak.
+const SOAK_UPLOAD_LEASE: Duration = Duration::from_secs(30);
+
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
     std::env::var(name)
         .ok()
@@ -38,8 +41,8 @@ fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
 
 /// The faults injected throughout: answered by the proxy (no side effect), or after the
 /// emulator has acted (the client must cope with not knowing) — every operation can lose
-/// its answer, CreateMultipartUpload included (the closing sweep finds the upload whose id
-/// never reached the client).
+/// its answer, CreateMultipartUpload included (a complete sync pass's sweep finds the upload
+/// whose id never reached the client).
 fn rules() -> Vec<Rule> {
     vec![
         Rule::new(" action=AssumeRole", 0.3, Fault::InternalError),
@@ -125,13 +128,18 @@ async fn soak_with_faults_loses_corrupts_and_duplicates_nothing() {
     // sync are separate engines, as separate Lambda containers are.
     let proxy = FaultProxy::start(&world.endpoint, rules(), seed).await;
     let sdk = replicator_tests::source_sdk(&proxy.endpoint()).await;
-    let replicator = Replicator::new(world.config(), Clients::new(&sdk, &world.config()).await);
+    // Copies hold their upload records for 30 s at a time (renewed after every part)
+    // instead of 16 minutes, so that within the soak the sync's own sweep is what aborts
+    // the uploads nobody will finish, those no record names included.
+    let mut config = world.config();
+    config.transfer.upload_lease_ms = SOAK_UPLOAD_LEASE.as_millis() as i64;
+    let replicator = Replicator::new(config.clone(), Clients::new(&sdk, &config).await);
     let handler = Handler::new(replicator, Some(REGION.to_owned()), "soak");
     let sync_config =
         replicator_core::sync::SyncConfig::from_lookup(|k| world.vars().get(k).cloned())
             .expect("sync settings");
     let syncer = replicator_core::sync::Syncer::new(
-        Replicator::new(world.config(), Clients::new(&sdk, &world.config()).await),
+        Replicator::new(config.clone(), Clients::new(&sdk, &config).await),
         None,
         sync_config,
         Some(REGION.to_owned()),
@@ -305,23 +313,28 @@ async fn soak_with_faults_loses_corrupts_and_duplicates_nothing() {
         }
         assert!(sync_runs < 10, "the sync did not converge under faults");
     }
-    // The closing sweep, faults still on: no copy is in flight any more, so an upload no
-    // record names is an orphan however young (the upload lease is shortened to a second
-    // for this pass alone; a copy at work holds its own for the real lease).
-    let mut closing = world.config();
-    closing.transfer.upload_lease_ms = 1000;
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-    let sweeper = Replicator::new(closing.clone(), Clients::new(&sdk, &closing).await);
-    for _ in 0..3 {
-        match sweeper
-            .sweep_abandoned_uploads(Instant::now() + Duration::from_secs(120))
-            .await
-        {
-            Ok(sweep) => uploads_aborted += sweep.aborted,
-            Err(e) => eprintln!("the closing sweep failed: {e}"),
-        }
-        if world.open_uploads().await == 0 {
-            break;
+    // The closing sync, faults still on: once no copy is in flight and the lease has run
+    // out, an upload no record names is an orphan, and a complete pass's sweep aborts it.
+    tokio::time::sleep(SOAK_UPLOAD_LEASE + Duration::from_secs(1)).await;
+    for closing in 1..=3 {
+        let report = syncer
+            .run(replicator_core::sync::SyncRequest {
+                run_id: format!("soak-closing-{closing}"),
+                ..Default::default()
+            })
+            .await;
+        match report {
+            Ok(r) => {
+                uploads_aborted += r.uploads_aborted;
+                eprintln!(
+                    "closing sync {closing}: copied {}, complete {}, {} uploads aborted",
+                    r.copied, r.complete, r.uploads_aborted
+                );
+                if r.complete && world.open_uploads().await == 0 {
+                    break;
+                }
+            }
+            Err(e) => eprintln!("closing sync {closing} failed as a whole: {e}"),
         }
     }
     proxy.set_enabled(false);

@@ -75,6 +75,14 @@ pub(super) async fn copy(
             (upload_id, record, BTreeMap::new())
         }
     };
+    let mut held = Held {
+        record,
+        manifest: UploadManifest {
+            upload_id: upload_id.clone(),
+            ..wanted
+        },
+        lost: false,
+    };
     let parts_resumed = done.len() as u64;
     if parts_resumed > 0 {
         info!(
@@ -90,9 +98,9 @@ pub(super) async fn copy(
         part_count = parts.part_count,
         "multipart upload"
     );
-    let sent = send_and_complete(r, job, &upload_id, parts, done, server_side).await;
+    let sent = send_and_complete(r, job, &upload_id, parts, done, server_side, &mut held).await;
     let result = find_out(r, job, &upload_id, sent).await;
-    finish(r, job.dest_key, &upload_id, record, wanted, &result).await;
+    finish(r, job.dest_key, &upload_id, held, &result).await;
     if matches!(result, Ok(Write::Done(_))) {
         made_useless(r, job, claim.others).await;
     }
@@ -109,6 +117,68 @@ pub(super) async fn copy(
         }),
         Write::LostRace => Write::LostRace,
     })
+}
+
+/// This copy's hold on its upload's record.
+struct Held {
+    /// As this copy last wrote it; `None` when the upload could not be recorded.
+    record: Option<Record>,
+    manifest: UploadManifest,
+    /// Another copy took the record over (this copy's hold had run out): the upload is
+    /// theirs to finish, and this copy stops sending to it.
+    lost: bool,
+}
+
+impl Held {
+    /// Holds the record for another lease once half of this one has run out.
+    async fn renew_if_due(&mut self, r: &Replicator) {
+        let Some(record) = &self.record else {
+            return;
+        };
+        let lease = r.config.transfer.upload_lease_ms;
+        let now = now_ms();
+        if self.manifest.held_until_ms - now > lease / 2 {
+            return;
+        }
+        let renewed = UploadManifest {
+            held_until_ms: now + lease,
+            ..self.manifest.clone()
+        };
+        let uploads = &r.destination.uploads;
+        let written = match uploads.update(record, &renewed).await {
+            Ok(Some(record)) => Some(record),
+            // A renewal whose answer was lost, then retried on a changed ETag, is still ours:
+            // the record says so.
+            Ok(None) => match uploads.read(&record.key).await {
+                Ok(Some(stored)) if stored.value == renewed => Some(Record {
+                    key: record.key.clone(),
+                    etag: stored.etag,
+                }),
+                Ok(_) => None,
+                Err(e) => {
+                    warn!(error = %e, "could not read the upload's record; renewing after the next part");
+                    return;
+                }
+            },
+            Err(e) => {
+                warn!(error = %e, "could not renew the hold on the upload's record; trying after the next part");
+                return;
+            }
+        };
+        match written {
+            Some(record) => {
+                self.record = Some(record);
+                self.manifest = renewed;
+            }
+            None => {
+                warn!(
+                    upload_id = self.manifest.upload_id,
+                    "another copy took this upload over; it is theirs to finish"
+                );
+                self.lost = true;
+            }
+        }
+    }
 }
 
 /// The uploads this copy may resume: released (nobody holds them) and started for exactly
@@ -189,7 +259,8 @@ async fn create(r: &Replicator, job: &Job<'_>) -> Result<String, ReplicationErro
         .await
 }
 
-/// Sends the parts `done` lacks, then completes the upload on the job's condition.
+/// Sends the parts `done` lacks, then completes the upload on the job's condition, renewing
+/// the hold on its record as it goes; a lost hold ends it as a lost race.
 async fn send_and_complete(
     r: &Replicator,
     job: &Job<'_>,
@@ -197,6 +268,7 @@ async fn send_and_complete(
     plan: Parts,
     done: BTreeMap<u64, CompletedPart>,
     server_side: bool,
+    held: &mut Held,
 ) -> Result<Write<PutAnswer>, ReplicationError> {
     let missing: Vec<u64> = (1..=plan.part_count)
         .filter(|n| !done.contains_key(n))
@@ -217,7 +289,13 @@ async fn send_and_complete(
     let mut stopped = None;
     while let Some(part) = uploads.next().await {
         match part {
-            Ok(p) => sent.push(p),
+            Ok(p) => {
+                sent.push(p);
+                held.renew_if_due(r).await;
+                if held.lost {
+                    return Ok(Write::LostRace);
+                }
+            }
             Err(e @ ReplicationError::DeadlineReached { .. }) => stopped = Some(e),
             Err(e) => return Err(e),
         }
@@ -228,6 +306,10 @@ async fn send_and_complete(
     }
     sent.extend(done.into_values());
     sent.sort_by_key(|p| p.part_number());
+    held.renew_if_due(r).await;
+    if held.lost {
+        return Ok(Write::LostRace);
+    }
     r.destination
         .bucket
         .complete(
@@ -288,12 +370,14 @@ async fn finish(
     r: &Replicator,
     dest_key: &str,
     upload_id: &str,
-    record: Option<Record>,
-    wanted: UploadManifest,
+    held: Held,
     result: &Result<Write<PutAnswer>, ReplicationError>,
 ) {
+    if held.lost {
+        return;
+    }
     let uploads = &r.destination.uploads;
-    match (result, record) {
+    match (result, held.record) {
         (Ok(Write::Done(_)), Some(record)) => {
             if let Err(e) = uploads.forget(&record).await {
                 warn!(error = %e, "could not remove the finished upload's record");
@@ -304,9 +388,8 @@ async fn finish(
         // attempt (only if it is still ours).
         (Err(ReplicationError::DeadlineReached { .. }), Some(record)) => {
             let released = UploadManifest {
-                upload_id: upload_id.to_owned(),
                 held_until_ms: 0,
-                ..wanted
+                ..held.manifest
             };
             match uploads.update(&record, &released).await {
                 Ok(Some(_)) => info!(

@@ -97,6 +97,9 @@ impl Syncer {
         self.retry_carried(&mut state, req, window).await?;
         if done_before {
             info!("this inventory was reconciled by an earlier pass; only failed keys were tried again");
+            if !req.dry_run {
+                self.sweep(&mut state, window).await;
+            }
             let mut report = self.finish(state, true).await?;
             report.duration_ms = started.elapsed().as_millis() as u64;
             return Ok(report);
@@ -123,6 +126,9 @@ impl Syncer {
         let complete = !cut && read_error.is_none();
         if complete {
             state.checkpoint.position = None;
+            if !req.dry_run {
+                self.sweep(&mut state, window).await;
+            }
         }
         let mut report = self.finish(state, complete).await?;
         report.duration_ms = started.elapsed().as_millis() as u64;
