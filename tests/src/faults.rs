@@ -24,6 +24,9 @@ pub enum Fault {
     SlowDown,
     /// 500 InternalError, answered by the proxy.
     InternalError,
+    /// 403 AccessDenied, answered by the proxy: what S3 answers a request the caller's
+    /// policies do not allow.
+    AccessDenied,
     /// 400 ThrottlingException for a KMS (JSON) request, answered by the proxy.
     KmsThrottling,
     /// KMS throttling as S3 reports it on an SSE-KMS read or write: 503 SlowDown, "Please
@@ -46,6 +49,7 @@ impl Fault {
         match self {
             Fault::SlowDown => "503 SlowDown",
             Fault::InternalError => "500 InternalError",
+            Fault::AccessDenied => "403 AccessDenied",
             Fault::KmsThrottling => "KMS throttling",
             Fault::S3KmsThrottling => "KMS throttling through S3",
             Fault::ResetBeforeResponse => "reset before response",
@@ -397,6 +401,12 @@ async fn serve(client: TcpStream, shared: Arc<Shared>) -> std::io::Result<()> {
             Some(Fault::InternalError) => Some(error_response(
                 "500 Internal Server Error",
                 "InternalError",
+                request.json_protocol,
+            )),
+            Some(Fault::AccessDenied) => Some(error_response_saying(
+                "403 Forbidden",
+                "AccessDenied",
+                "Access Denied",
                 request.json_protocol,
             )),
             Some(Fault::KmsThrottling) => Some(error_response(

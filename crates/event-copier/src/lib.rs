@@ -163,7 +163,12 @@ impl Handler {
             key = %request.key,
             version = request.version_id.as_deref().unwrap_or("latest"),
             kind = ?request.kind,
+            native_failure = tracing::field::Empty,
         );
+        // A version native replication failed: the log names why, next to what became of it.
+        if let Some(reason) = &request.native_failure {
+            span.record("native_failure", reason.as_str());
+        }
         async {
             let result = self.replicator.replicate_until(&request, &self.stop).await;
             match &result {

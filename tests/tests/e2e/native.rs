@@ -7,7 +7,7 @@ use replicator_core::sync::SyncRequest;
 use replicator_tests::World;
 use serde_json::{json, Value};
 
-use crate::common::deliver;
+use crate::common::{deliver, Captured};
 
 async fn sync(world: &World, run: &str) -> replicator_core::sync::SyncReport {
     world
@@ -127,6 +127,77 @@ async fn failure_events_heal_through_sqs_and_sns_and_informational_ones_are_ackn
     let out = handler.handle(theirs).await.unwrap();
     assert_eq!(out["skipped"], 1, "{out}");
     assert!(world.replica_bytes("heal/theirs").await.is_none());
+}
+
+/// A replication event for a version native replication still has PENDING: the simulator's
+/// failure event for it, without the failure's own `failureReason`.
+fn missed_event(world: &World, key: &str, version: &str) -> Value {
+    let mut event = world.native_replication(key, version, "FAILED", "")["event"].clone();
+    world.native_replication(key, version, "PENDING", "");
+    let data = event["Records"][0]["replicationEventData"]
+        .as_object_mut()
+        .unwrap();
+    data.remove("failureReason");
+    event
+}
+
+#[tokio::test]
+async fn a_missed_threshold_is_healed_an_untracked_object_acknowledged_and_the_reason_logged() {
+    let logs = Captured::default();
+    let _logging = tracing::subscriber::set_default(replicator_core::logging::subscriber(
+        "info",
+        true,
+        logs.clone(),
+    ));
+    let world = World::new().await;
+    let handler = world.handler().await;
+    // Still PENDING past the replication time threshold: copied.
+    let v = world.put("heal/missed", b"overdue natively".to_vec()).await;
+    let mut missed = missed_event(&world, "heal/missed", &v);
+    missed["Records"][0]["eventName"] = "Replication:OperationMissedThreshold".into();
+    let out = handler.handle(in_sqs(&world, &missed)).await.unwrap();
+    assert_eq!(out["batchItemFailures"], json!([]), "{out}");
+    world
+        .assert_replica("heal/missed", b"overdue natively")
+        .await;
+
+    // No longer tracked by replication metrics: acknowledged, nothing copied.
+    let v = world.put("heal/untracked", b"untracked".to_vec()).await;
+    let mut untracked = missed_event(&world, "heal/untracked", &v);
+    untracked["Records"][0]["eventName"] = "Replication:OperationNotTracked".into();
+    let out = handler.handle(untracked).await.unwrap();
+    assert_eq!(
+        (out["skipped"].as_u64(), out["copied"].as_u64()),
+        (Some(1), Some(0)),
+        "{out}"
+    );
+    assert!(world.replica_bytes("heal/untracked").await.is_none());
+
+    // A failure's reason is in the object's log line, next to what became of it.
+    let v = world.put("heal/logged", b"logged".to_vec()).await;
+    let failed =
+        world.native_replication("heal/logged", &v, "FAILED", "DstKmsKeyNotFound")["event"].clone();
+    handler.handle(failed).await.unwrap();
+    world.assert_replica("heal/logged", b"logged").await;
+    let text = logs.text();
+    let line: Value = text
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .find(|l| l["span"]["key"] == "heal/logged" && l["fields"]["message"] == "done")
+        .unwrap_or_else(|| panic!("no log line for heal/logged:\n{text}"));
+    assert_eq!(
+        line["span"]["native_failure"], "DstKmsKeyNotFound",
+        "{line}"
+    );
+    let missed_line = text
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .find(|l| l["span"]["key"] == "heal/missed" && l["fields"]["message"] == "done")
+        .unwrap_or_else(|| panic!("no log line for heal/missed:\n{text}"));
+    assert_eq!(
+        missed_line["span"]["native_failure"], "MissedThreshold",
+        "{missed_line}"
+    );
 }
 
 #[tokio::test]
@@ -273,6 +344,59 @@ async fn doctor_reports_the_native_configuration_with_and_without_metrics() {
             .as_str()
             .unwrap()
             .contains("put-bucket-notification-configuration"),
+        "{check}"
+    );
+}
+
+#[tokio::test]
+async fn doctor_calls_a_denied_replication_configuration_a_warning() {
+    use replicator_tests::faults::{Fault, FaultProxy, Rule};
+    let world = World::new().await;
+    put_native_configuration(&world, true).await;
+    let queue = crate::common::queue(&world).await;
+    let arn = world.queue_arn(&queue).await;
+    // The caller may not s3:GetReplicationConfiguration: S3 answers 403 AccessDenied.
+    let proxy = FaultProxy::start(
+        &world.endpoint,
+        vec![Rule::new(
+            &format!("GET /{}*replication", world.source_bucket),
+            1.0,
+            Fault::AccessDenied,
+        )],
+        0x15,
+    )
+    .await;
+    let sdk = replicator_tests::source_sdk(&proxy.endpoint()).await;
+    let argv = world.cli_args(&["doctor", "--json", "--copier-queue-arn", &arn]);
+    let mut out = Vec::new();
+    let code = replicator_cli::run(argv, Some(sdk), &mut out).await;
+    let out = String::from_utf8(out).unwrap();
+    assert_eq!(proxy.injected().values().sum::<u64>(), 1, "{out}");
+    let doc: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
+    let check = doc["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "native replication beside this replicator")
+        .unwrap()
+        .clone();
+    assert_eq!(
+        (code, &check["status"]),
+        (0, &json!("warn")),
+        "replication does not need the permission: {check}"
+    );
+    assert!(
+        check["cause"]
+            .as_str()
+            .unwrap()
+            .contains("cannot read the replication configuration"),
+        "{check}"
+    );
+    assert!(
+        check["fix"].as_str().unwrap().contains(&format!(
+            "s3:GetReplicationConfiguration on arn:aws:s3:::{}",
+            world.source_bucket
+        )),
         "{check}"
     );
 }

@@ -3,7 +3,7 @@
 
 use replicator_tests::{World, SOURCE_ACCOUNT};
 
-use crate::common::{deliver, s3_event};
+use crate::common::{deliver, s3_event, Captured};
 
 #[tokio::test]
 async fn a_destination_owned_by_another_account_is_never_written() {
@@ -229,27 +229,6 @@ async fn every_request_on_the_wire_names_the_expected_owner_and_external_id() {
     }
 }
 
-/// A `MakeWriter` into a shared buffer.
-#[derive(Clone, Default)]
-struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'w> tracing_subscriber::fmt::MakeWriter<'w> for Captured {
-    type Writer = Captured;
-    fn make_writer(&'w self) -> Captured {
-        self.clone()
-    }
-}
-
 /// Logs at every level — TRACE, the SDK's own included, as text and as JSON — hold no
 /// secret key, session token, request signature or ExternalId, over successful copies
 /// (single and multipart), a failed one and a sync. (Access key ids are identifiers, not
@@ -311,7 +290,7 @@ fn logs_at_every_level_hold_no_credentials_tokens_or_signatures() {
         });
         drop(runtime);
         drop(guard);
-        let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
+        let text = out.text();
         assert!(
             text.contains("TRACE") || text.contains("\"level\":\"TRACE\""),
             "no TRACE lines were logged"
