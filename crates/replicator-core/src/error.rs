@@ -148,6 +148,9 @@ pub enum ReplicationError {
 
     #[error("stopped copying {resource} at the invocation's deadline; the next attempt copies it")]
     DeadlineReached { resource: String },
+
+    #[error("another copy took over multipart upload {upload_id} of {resource} after this copy's hold on it ran out; will retry")]
+    UploadTakenOver { resource: String, upload_id: String },
 }
 
 impl ReplicationError {
@@ -158,6 +161,7 @@ impl ReplicationError {
             Self::Contended { .. }
             | Self::SourceChanged { .. }
             | Self::DeadlineReached { .. }
+            | Self::UploadTakenOver { .. }
             | Self::ChecksumMismatch { .. } => true,
             Self::ForeignBucket { .. }
             | Self::InvalidEvent(_)
@@ -191,6 +195,7 @@ impl ReplicationError {
             Self::Contended { .. } => "Contended",
             Self::SourceChanged { .. } => "SourceChanged",
             Self::DeadlineReached { .. } => "DeadlineReached",
+            Self::UploadTakenOver { .. } => "UploadTakenOver",
         }
     }
 }

@@ -461,3 +461,67 @@ async fn a_copy_longer_than_the_upload_lease_keeps_its_upload_to_itself() {
     assert_eq!(world.open_uploads().await, 0, "no upload left behind");
     assert_eq!(world.upload_records().await, 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_copy_that_cannot_renew_its_hold_stops_and_leaves_the_upload_to_its_taker() {
+    // A copy whose hold ran out (its renewals failed) went on sending parts into an upload
+    // another copy had taken over, and its failure then aborted the other's upload.
+    let mut world = World::new().await;
+    small_parts(&mut world);
+    let body = bytes(77 * MIB, 33);
+    let version = world.put("held/one.bin", body.clone()).await;
+    let mut config = world.config();
+    config.transfer.upload_lease_ms = 2000;
+    let proxy = FaultProxy::start(
+        &world.endpoint,
+        vec![
+            // Every renewal of the record fails (the SDK's retries included).
+            Rule::new(
+                "PUT /*s3-fallback-replicator*uploads",
+                1.0,
+                Fault::InternalError,
+            ),
+            Rule::new(
+                "PUT *partNumber=",
+                1.0,
+                Fault::Latency(Duration::from_millis(1200)),
+            ),
+        ],
+        33,
+    )
+    .await;
+    // Off until the copy has created and recorded its upload.
+    proxy.set_enabled(false);
+    let failing = engine_through(&proxy, config.clone()).await;
+    let taker = Replicator::new(
+        config.clone(),
+        Clients::new(&world.source_sdk, &config).await,
+    );
+    let request = ObjectRequest {
+        size: Some(body.len() as u64),
+        ..ObjectRequest::created(world.source_bucket.clone(), "held/one.bin")
+            .with_version(Some(version))
+    };
+    let stop = Stop::at(Some(far()));
+    let (first, second) = tokio::join!(failing.replicate_until(&request, &stop), async {
+        while world.upload_records().await == 0 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        proxy.set_enabled(true);
+        // Past the first copy's hold, which it could not renew: the upload is taken over.
+        tokio::time::sleep(Duration::from_millis(3500)).await;
+        taker.replicate_until(&request, &stop).await
+    });
+    assert!(
+        matches!(first, Err(ReplicationError::UploadTakenOver { .. })),
+        "the first copy stops, retryably: {first:?}"
+    );
+    let second = second.unwrap();
+    assert!(
+        matches!(second, Outcome::Copied { parts_resumed, .. } if parts_resumed > 0),
+        "the taker resumed and completed the upload: {second:?}"
+    );
+    world.assert_replica("held/one.bin", &body).await;
+    assert_eq!(world.open_uploads().await, 0, "no upload left behind");
+    assert_eq!(world.upload_records().await, 0);
+}

@@ -75,14 +75,14 @@ pub(super) async fn copy(
             (upload_id, record, BTreeMap::new())
         }
     };
-    let mut held = Held {
+    let mut held = Held::new(
+        r,
         record,
-        manifest: UploadManifest {
+        UploadManifest {
             upload_id: upload_id.clone(),
             ..wanted
         },
-        lost: false,
-    };
+    );
     let parts_resumed = done.len() as u64;
     if parts_resumed > 0 {
         info!(
@@ -119,64 +119,119 @@ pub(super) async fn copy(
     })
 }
 
-/// This copy's hold on its upload's record.
+/// What one renewal of a hold came to.
+enum Renewal {
+    Renewed(Record),
+    /// Not renewed, and still as this copy last wrote it: tried again shortly.
+    Unchanged,
+    /// Another copy's record now, or removed.
+    Taken,
+    /// No answer could be read.
+    Unknown(ReplicationError),
+}
+
+/// This copy's hold on its upload's record, renewed on a timer while it sends parts.
 struct Held {
-    /// As this copy last wrote it; `None` when the upload could not be recorded.
+    /// As this copy last wrote it; `None` while the upload is not recorded.
     record: Option<Record>,
     manifest: UploadManifest,
-    /// Another copy took the record over (this copy's hold had run out): the upload is
-    /// theirs to finish, and this copy stops sending to it.
+    /// When (epoch ms) to renew next: half the hold left, or soon after a failed renewal.
+    due_ms: i64,
+    /// Another copy took the record over, or the hold ran out and could not be renewed:
+    /// the upload is no longer this copy's to send to, complete or abort.
     lost: bool,
 }
 
 impl Held {
-    /// Holds the record for another lease once half of this one has run out.
+    fn new(r: &Replicator, record: Option<Record>, manifest: UploadManifest) -> Self {
+        let due_ms = manifest.held_until_ms - r.config.transfer.upload_lease_ms / 2;
+        Self {
+            record,
+            manifest,
+            due_ms,
+            lost: false,
+        }
+    }
+
+    /// When the next renewal is due, for a timer.
+    fn due(&self) -> tokio::time::Instant {
+        let wait = (self.due_ms - now_ms()).max(0) as u64;
+        tokio::time::Instant::now() + std::time::Duration::from_millis(wait)
+    }
+
+    /// Renews the hold if it is due: for another lease, on the ETag this copy holds. An
+    /// upload whose record could not be written is recorded now (or the sweep would take it
+    /// for an orphan once it is older than a lease).
     async fn renew_if_due(&mut self, r: &Replicator) {
-        let Some(record) = &self.record else {
-            return;
-        };
-        let lease = r.config.transfer.upload_lease_ms;
         let now = now_ms();
-        if self.manifest.held_until_ms - now > lease / 2 {
+        if now < self.due_ms {
             return;
         }
+        let lease = r.config.transfer.upload_lease_ms;
         let renewed = UploadManifest {
             held_until_ms: now + lease,
             ..self.manifest.clone()
         };
-        let uploads = &r.destination.uploads;
-        let written = match uploads.update(record, &renewed).await {
-            Ok(Some(record)) => Some(record),
-            // A renewal whose answer was lost, then retried on a changed ETag, is still ours:
-            // the record says so.
-            Ok(None) => match uploads.read(&record.key).await {
-                Ok(Some(stored)) if stored.value == renewed => Some(Record {
-                    key: record.key.clone(),
-                    etag: stored.etag,
-                }),
-                Ok(_) => None,
-                Err(e) => {
-                    warn!(error = %e, "could not read the upload's record; renewing after the next part");
-                    return;
-                }
-            },
-            Err(e) => {
-                warn!(error = %e, "could not renew the hold on the upload's record; trying after the next part");
-                return;
-            }
-        };
-        match written {
-            Some(record) => {
+        let upload_id = self.manifest.upload_id.as_str();
+        match self.renew(r, &renewed).await {
+            Renewal::Renewed(record) => {
                 self.record = Some(record);
                 self.manifest = renewed;
+                self.due_ms = self.manifest.held_until_ms - lease / 2;
             }
-            None => {
+            Renewal::Taken => {
                 warn!(
-                    upload_id = self.manifest.upload_id,
+                    upload_id,
                     "another copy took this upload over; it is theirs to finish"
                 );
                 self.lost = true;
             }
+            Renewal::Unknown(e) if self.record.is_some() && now >= self.manifest.held_until_ms => {
+                warn!(error = %e, upload_id,
+                    "the hold on this upload ran out and could not be renewed; stopping");
+                self.lost = true;
+            }
+            Renewal::Unknown(e) => {
+                warn!(error = %e, upload_id, "could not renew the hold on this upload; trying again shortly");
+                self.due_ms = now + (lease / 8).max(1_000);
+            }
+            Renewal::Unchanged => self.due_ms = now + (lease / 8).max(1_000),
+        }
+    }
+
+    async fn renew(&self, r: &Replicator, renewed: &UploadManifest) -> Renewal {
+        let uploads = &r.destination.uploads;
+        let Some(record) = &self.record else {
+            return match uploads.record(renewed).await {
+                Ok(Some(record)) => Renewal::Renewed(record),
+                // Refused by If-None-Match: a record of exactly this upload is there.
+                Ok(None) => Renewal::Unchanged,
+                Err(e) => Renewal::Unknown(e),
+            };
+        };
+        if let Ok(Some(record)) = uploads.update(record, renewed).await {
+            return Renewal::Renewed(record);
+        }
+        // Not written (the ETag changed: another copy's write, or this renewal's own, its
+        // answer lost and the SDK's retry refused), or no answer: the record tells whose it
+        // is now.
+        match uploads.read(&record.key).await {
+            Ok(Some(stored)) if stored.value == *renewed => Renewal::Renewed(Record {
+                key: record.key.clone(),
+                etag: stored.etag,
+            }),
+            Ok(Some(stored)) if stored.value == self.manifest => Renewal::Unchanged,
+            // Another copy's now, or gone.
+            Ok(_) => Renewal::Taken,
+            Err(e) => Renewal::Unknown(e),
+        }
+    }
+
+    /// The error a copy ends with once its hold is lost: retryable, after the taker is done.
+    fn taken_over(&self, r: &Replicator) -> ReplicationError {
+        ReplicationError::UploadTakenOver {
+            resource: r.destination.bucket.resource(&self.manifest.dest_key),
+            upload_id: self.manifest.upload_id.clone(),
         }
     }
 }
@@ -260,7 +315,7 @@ async fn create(r: &Replicator, job: &Job<'_>) -> Result<String, ReplicationErro
 }
 
 /// Sends the parts `done` lacks, then completes the upload on the job's condition, renewing
-/// the hold on its record as it goes; a lost hold ends it as a lost race.
+/// the hold on its record as it goes; a lost hold ends it with a retryable error.
 async fn send_and_complete(
     r: &Replicator,
     job: &Job<'_>,
@@ -284,20 +339,27 @@ async fn send_and_complete(
         })
         .buffer_unordered(plan.in_flight as usize);
     // At the deadline no new part starts, but the parts in flight finish: the next attempt
-    // resumes after them. Any other failure ends the copy at once.
+    // resumes after them. Any other failure ends the copy at once. The hold on the record is
+    // renewed on time, however long a part takes.
     let mut sent: Vec<CompletedPart> = Vec::with_capacity(plan.part_count as usize);
     let mut stopped = None;
-    while let Some(part) = uploads.next().await {
-        match part {
-            Ok(p) => {
-                sent.push(p);
+    let renewal = tokio::time::sleep_until(held.due());
+    tokio::pin!(renewal);
+    loop {
+        tokio::select! {
+            part = uploads.next() => match part {
+                Some(Ok(p)) => sent.push(p),
+                Some(Err(e @ ReplicationError::DeadlineReached { .. })) => stopped = Some(e),
+                Some(Err(e)) => return Err(e),
+                None => break,
+            },
+            () = &mut renewal => {
                 held.renew_if_due(r).await;
                 if held.lost {
-                    return Ok(Write::LostRace);
+                    return Err(held.taken_over(r));
                 }
+                renewal.as_mut().reset(held.due());
             }
-            Err(e @ ReplicationError::DeadlineReached { .. }) => stopped = Some(e),
-            Err(e) => return Err(e),
         }
     }
     drop(uploads);
@@ -308,7 +370,7 @@ async fn send_and_complete(
     sent.sort_by_key(|p| p.part_number());
     held.renew_if_due(r).await;
     if held.lost {
-        return Ok(Write::LostRace);
+        return Err(held.taken_over(r));
     }
     r.destination
         .bucket
@@ -404,11 +466,16 @@ async fn finish(
         }
         // Nobody could resume an unrecorded upload; nor one that lost the race to complete.
         (_, None) => abort(r, dest_key, upload_id).await,
-        (_, Some(record)) => {
-            abort(r, dest_key, upload_id).await;
-            if let Err(e) = uploads.forget(&record).await {
-                warn!(error = %e, "could not remove an aborted upload's record");
+        // The record goes first: an upload another copy took over is theirs, never aborted.
+        (_, Some(record)) => match uploads.forget(&record).await {
+            Ok(true) => abort(r, dest_key, upload_id).await,
+            Ok(false) => info!(upload_id, "another copy holds this upload now; left to it"),
+            Err(e) if held.manifest.held(now_ms()) => {
+                warn!(error = %e, "could not remove the upload's record; aborting the upload it names");
+                abort(r, dest_key, upload_id).await;
             }
-        }
+            Err(e) => warn!(error = %e, upload_id,
+                "could not remove the upload's record; the sweep aborts its upload"),
+        },
     }
 }
