@@ -50,12 +50,18 @@ pub async fn assume_role(cx: &mut Context<'_>) -> Verdict {
                     dest.role_arn
                 )
             };
+            // A session's ARN drops its role's path, which aws:PrincipalArn keeps.
+            let path = if me.contains(":role/") {
+                " — with the role's path if it has one (an IAM Identity Center role's is aws-reserved/sso.amazonaws.com/; `aws iam get-role --role-name NAME --query Role.Arn` prints it)"
+            } else {
+                ""
+            };
             // Never "add me to the trust policy": a trust added by hand outlives the check.
             Err(failed(
                 message(&e),
                 cause,
                 format!(
-                    "run the doctor as the functions' role, or trust it for a day only: in the destination account, deploy deploy/destination-account.yaml with DoctorPrincipalArn={me} DoctorTrustExpires=<UTC time, e.g. tomorrow> (the same ExternalId as the functions); the trust ends by itself, and the doctor reports any other"
+                    "run the doctor as the functions' role, or trust it for a day only: in the destination account, deploy deploy/destination-account.yaml with DoctorPrincipalArn={me}{path} DoctorTrustExpires=<UTC time, e.g. tomorrow> (the same ExternalId as the functions); the trust ends by itself, and the doctor reports any other"
                 ),
             ))
         }

@@ -132,6 +132,24 @@ pub async fn check(cx: &mut Context<'_>) -> Verdict {
     )
 }
 
+/// Whether two principal ARNs name the same principal. A role's ARN from a session
+/// (`assumed-role/NAME/…`) carries no path, while a trust policy names the role with it
+/// (`role/aws-reserved/sso.amazonaws.com/NAME` for an IAM Identity Center role); role and
+/// user names are unique in an account whatever their path ("IAM identifiers", IAM User
+/// Guide), so partition, account, kind and name decide.
+pub fn same_principal(a: &str, b: &str) -> bool {
+    fn identity(arn: &str) -> Option<(&str, &str, &str, &str)> {
+        let parts: Vec<&str> = arn.splitn(6, ':').collect();
+        let [_, partition, "iam", "", account, resource] = parts.as_slice() else {
+            return None;
+        };
+        let (kind, rest) = resource.split_once('/')?;
+        let name = rest.rsplit('/').next()?;
+        matches!(kind, "role" | "user").then_some((*partition, *account, kind, name))
+    }
+    a == b || matches!((identity(a), identity(b)), (Some(x), Some(y)) if x == y)
+}
+
 /// The verdict on who is trusted: the functions' role (when known) and the doctor's own
 /// principal, both with the ExternalId, the doctor's with an expiry; nobody else.
 pub fn judge(
@@ -149,10 +167,13 @@ pub fn judge(
         .collect::<Vec<_>>()
         .join(", ");
     let fix = "deploy deploy/destination-account.yaml again: it trusts only SourceFunctionRoleName and, until DoctorTrustExpires, DoctorPrincipalArn; remove any statement added by hand";
-    let is_doctor = |t: &Trusted| Some(t.who.as_str()) == doctor && functions != doctor;
+    let is = |t: &Trusted, who: Option<&str>| who.is_some_and(|w| same_principal(&t.who, w));
+    let doctor_is_functions =
+        matches!((doctor, functions), (Some(d), Some(f)) if same_principal(d, f));
+    let is_doctor = |t: &Trusted| is(t, doctor) && !doctor_is_functions;
     let mut unexpected = Vec::new();
     for t in trusted {
-        let expected = Some(t.who.as_str()) == functions || is_doctor(t);
+        let expected = is(t, functions) || is_doctor(t);
         if !t.exact {
             unexpected.push(format!("{} (not one principal)", t.who));
         } else if !t.external_id {
@@ -228,6 +249,37 @@ mod tests {
             statement(ROOT, FUNCTIONS, None),
             statement(ROOT, DOCTOR, Some("2030-01-01T00:00:00Z")),
         ]);
+        assert!(ok.is_ok(), "{ok:?}");
+    }
+
+    #[test]
+    fn a_role_is_the_same_principal_whatever_its_path() {
+        // An IAM Identity Center role as its session shows it (no path) and as a trust
+        // policy names it.
+        let session = "arn:aws:iam::111111111111:role/AWSReservedSSO_Admin_0123";
+        let trusted = "arn:aws:iam::111111111111:role/aws-reserved/sso.amazonaws.com/AWSReservedSSO_Admin_0123";
+        assert!(same_principal(session, trusted));
+        assert!(!same_principal(
+            session,
+            "arn:aws:iam::222222222222:role/AWSReservedSSO_Admin_0123"
+        ));
+        assert!(!same_principal(
+            session,
+            "arn:aws:iam::111111111111:user/AWSReservedSSO_Admin_0123"
+        ));
+        assert!(!same_principal(
+            session,
+            "arn:aws:iam::111111111111:role/AWSReservedSSO_Admin"
+        ));
+        let ok = judge(
+            "arn:aws:iam::2:role/r",
+            &super::trusted(&json!({"Version": "2012-10-17", "Statement": [
+                statement(ROOT, FUNCTIONS, None),
+                statement(ROOT, trusted, Some("2030-01-01T00:00:00Z")),
+            ]})),
+            Some(FUNCTIONS),
+            Some(session),
+        );
         assert!(ok.is_ok(), "{ok:?}");
     }
 
