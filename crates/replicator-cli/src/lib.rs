@@ -205,6 +205,17 @@ pub async fn run(args: Vec<String>, sdk: Option<SdkConfig>, out: &mut dyn Write)
         (None, true) => Some(load_sdk(&matches).await),
         (None, false) => None,
     };
+    let (name, sub) = matches.subcommand().expect("subcommand_required");
+    if name == "policies" {
+        // Every destination's, whatever the functions can carry out today.
+        return match Config::per_destination(lookup(&matches), sdk.as_ref()).await {
+            Ok(configs) => print_policies(&configs, sub, out),
+            Err(e) => {
+                let _ = writeln!(out, "invalid configuration: {e}");
+                EXIT_USAGE
+            }
+        };
+    }
     let config = match &sdk {
         Some(sdk) => Config::load(lookup(&matches), sdk).await,
         None => Config::from_lookup(lookup(&matches)),
@@ -216,10 +227,6 @@ pub async fn run(args: Vec<String>, sdk: Option<SdkConfig>, out: &mut dyn Write)
             return EXIT_USAGE;
         }
     };
-    let (name, sub) = matches.subcommand().expect("subcommand_required");
-    if name == "policies" {
-        return print_policies(&config, sub, out);
-    }
     let sdk = match sdk {
         Some(s) => s,
         None => load_sdk(&matches).await,
@@ -303,7 +310,7 @@ async fn run_doctor(
     }
 }
 
-fn print_policies(config: &Config, sub: &ArgMatches, out: &mut dyn Write) -> i32 {
+fn print_policies(configs: &[Config], sub: &ArgMatches, out: &mut dyn Write) -> i32 {
     let sync_deletes = match SyncConfig::from_lookup(lookup(sub)) {
         Ok(sync) => sync.delete,
         Err(e) => {
@@ -324,13 +331,10 @@ fn print_policies(config: &Config, sub: &ArgMatches, out: &mut dyn Write) -> i32
         source_key_arn: flag("source-kms-key-arn"),
         destination_key_arn: flag("destination-kms-key-arn"),
         show_external_id: sub.get_flag("show-external-id"),
-        // Delete markers on replicas: the copier's (REPLICATE_DELETES) and the sync's.
-        deletes: config.destination.replicate_deletes
-            || config.destination.replicate_expirations
-            || sync_deletes,
+        deletes: sync_deletes,
         audit_bucket,
     };
-    let bundle = match policies::bundle(config, &options) {
+    let bundle = match policies::bundle(configs, &options) {
         Ok(b) => b,
         Err(e) => {
             let _ = writeln!(out, "{e}");
@@ -338,10 +342,7 @@ fn print_policies(config: &Config, sub: &ArgMatches, out: &mut dyn Write) -> i32
         }
     };
     if sub.get_flag("json") {
-        let doc: serde_json::Map<String, serde_json::Value> = bundle
-            .into_iter()
-            .map(|(title, doc)| (title.to_owned(), doc))
-            .collect();
+        let doc: serde_json::Map<String, serde_json::Value> = bundle.into_iter().collect();
         let _ = writeln!(
             out,
             "{}",

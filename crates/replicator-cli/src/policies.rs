@@ -22,6 +22,8 @@ pub struct Options {
     pub destination_key_arn: Option<String>,
     /// Print the ExternalId itself, not a placeholder.
     pub show_external_id: bool,
+    /// SYNC_DELETE: the sync puts delete markers on replicas whose source is gone (every
+    /// destination's rules may also ask for them).
     pub deletes: bool,
     /// AUDIT_BUCKET, when the scheduled audit writes its evidence to a bucket of its own.
     pub audit_bucket: Option<String>,
@@ -40,9 +42,97 @@ fn region_of(arn: &str) -> Option<&str> {
 }
 
 /// The sections, in the order they are printed: (title, document); or why they cannot be.
-pub fn bundle(config: &Config, options: &Options) -> Result<Vec<(&'static str, Value)>, String> {
+/// One configuration per destination ([`Config::per_destination`]): the functions' role
+/// policy covers them all, and each destination account gets its own sections.
+pub fn bundle(configs: &[Config], options: &Options) -> Result<Vec<(String, Value)>, String> {
+    if configs.is_empty() {
+        return Err("no destination is configured".into());
+    }
+    if configs.len() > 1 && options.destination_key_arn.is_some() {
+        return Err(format!(
+            "--destination-kms-key-arn names one key, and the rules name {} destinations: give each rule its key's ARN (Destination.EncryptionConfiguration.ReplicaKmsKeyID)",
+            configs.len()
+        ));
+    }
+    if let Some(k) = options.source_key_arn.as_deref().filter(|k| !is_key_arn(k)) {
+        return Err(format!(
+            "--source-kms-key-arn {k} is not a key ARN (arn:…:kms:REGION:ACCOUNT:key/ID)"
+        ));
+    }
+    let mut sections = vec![(
+        "source account: the functions' role policy".to_owned(),
+        policy(source_statements(configs, options)),
+    )];
+    for config in configs {
+        let named = |title: &str| match configs.len() {
+            1 => format!("destination account: {title}"),
+            _ => format!(
+                "destination s3://{} (account {}): {title}",
+                config.destination.bucket, config.destination.account_id
+            ),
+        };
+        for (title, doc) in destination_sections(config, options)? {
+            sections.push((named(title), doc));
+        }
+    }
+    Ok(sections)
+}
+
+/// The functions' role policy: read the source under every rule's prefix, assume every
+/// destination's role.
+fn source_statements(configs: &[Config], options: &Options) -> Vec<Value> {
+    let first = &configs[0];
+    let partition = partition_of(&first.destination.role_arn);
+    let src_bucket = format!("arn:{partition}:s3:::{}", first.source.bucket);
+    let one_or_many = |mut items: Vec<String>| {
+        items.dedup();
+        match items.as_slice() {
+            [one] => json!(one),
+            _ => json!(items),
+        }
+    };
+    let mut prefixes: Vec<String> = configs
+        .iter()
+        .map(|c| c.source.key_prefix.clone())
+        .collect();
+    prefixes.sort();
+    // A prefix another one starts with adds nothing.
+    let prefixes: Vec<String> = prefixes
+        .iter()
+        .filter(|p| {
+            !prefixes
+                .iter()
+                .any(|q| q != *p && p.starts_with(q.as_str()))
+        })
+        .map(|p| format!("{src_bucket}/{p}*"))
+        .collect();
+    let roles: Vec<String> = configs
+        .iter()
+        .map(|c| c.destination.role_arn.clone())
+        .collect();
+    let mut statements = vec![
+        json!({"Sid": "ReadSourceObjects", "Effect": "Allow", "Action": SOURCE_OBJECT_ACTIONS,
+               "Resource": one_or_many(prefixes)}),
+        json!({"Sid": "ListSource", "Effect": "Allow", "Action": SOURCE_BUCKET_ACTIONS, "Resource": src_bucket}),
+        json!({"Sid": "AssumeDestinationRole", "Effect": "Allow", "Action": "sts:AssumeRole",
+               "Resource": one_or_many(roles)}),
+    ];
+    if let Some(key) = &options.source_key_arn {
+        let region = region_of(key).unwrap_or("REGION");
+        statements.push(json!({
+            "Sid": "DecryptSourceThroughS3", "Effect": "Allow", "Action": SOURCE_KEY_ACTIONS, "Resource": key,
+            "Condition": {"StringEquals": {"kms:ViaService": s3_via_service(region)}}
+        }));
+    }
+    statements
+}
+
+/// One destination account's sections, titled without the account.
+fn destination_sections(
+    config: &Config,
+    options: &Options,
+) -> Result<Vec<(&'static str, Value)>, String> {
     let partition = partition_of(&config.destination.role_arn);
-    let src_bucket = format!("arn:{partition}:s3:::{}", config.source.bucket);
     let dst_bucket = format!("arn:{partition}:s3:::{}", config.destination.bucket);
     let configured = &config.destination.kms_key_id;
     let dst_key = match &options.destination_key_arn {
@@ -50,29 +140,10 @@ pub fn bundle(config: &Config, options: &Options) -> Result<Vec<(&'static str, V
         Some(k) => return Err(format!("--destination-kms-key-arn {k} is not a key ARN (arn:…:kms:REGION:ACCOUNT:key/ID)")),
         None if is_key_arn(configured) => configured.clone(),
         None => return Err(format!(
-            "DESTINATION_KMS_KEY_ID {configured} is an alias ARN, which as an IAM Resource grants nothing on the key: pass --destination-kms-key-arn with the key it names (aws kms describe-key --key-id {configured} --query KeyMetadata.Arn, in the destination account)"
+            "DESTINATION_KMS_KEY_ID {configured} (of s3://{}) is an alias ARN, which as an IAM Resource grants nothing on the key: pass --destination-kms-key-arn with the key it names (aws kms describe-key --key-id {configured} --query KeyMetadata.Arn, in the destination account)",
+            config.destination.bucket
         )),
     };
-    if let Some(k) = options.source_key_arn.as_deref().filter(|k| !is_key_arn(k)) {
-        return Err(format!(
-            "--source-kms-key-arn {k} is not a key ARN (arn:…:kms:REGION:ACCOUNT:key/ID)"
-        ));
-    }
-
-    let mut source_statements = vec![
-        json!({"Sid": "ReadSourceObjects", "Effect": "Allow", "Action": SOURCE_OBJECT_ACTIONS,
-               "Resource": format!("{src_bucket}/{}*", config.source.key_prefix)}),
-        json!({"Sid": "ListSource", "Effect": "Allow", "Action": SOURCE_BUCKET_ACTIONS, "Resource": src_bucket}),
-        json!({"Sid": "AssumeDestinationRole", "Effect": "Allow", "Action": "sts:AssumeRole",
-               "Resource": config.destination.role_arn}),
-    ];
-    if let Some(key) = &options.source_key_arn {
-        let region = region_of(key).unwrap_or("REGION");
-        source_statements.push(json!({
-            "Sid": "DecryptSourceThroughS3", "Effect": "Allow", "Action": SOURCE_KEY_ACTIONS, "Resource": key,
-            "Condition": {"StringEquals": {"kms:ViaService": s3_via_service(region)}}
-        }));
-    }
 
     let function_role = options.function_role_arn.clone().unwrap_or_else(|| {
         "<FUNCTION_ROLE_ARN: the FunctionRoleArn output of the source stack>".into()
@@ -113,7 +184,12 @@ pub fn bundle(config: &Config, options: &Options) -> Result<Vec<(&'static str, V
             "Action": AUDIT_EVIDENCE_ACTIONS,
             "Resource": format!("arn:{partition}:s3:::{audit}/{}*", audit_prefix(&config.destination.prefix))}));
     }
-    if options.deletes {
+    // Delete markers on replicas: the copier's (the rule's, or REPLICATE_DELETES), on
+    // lifecycle expirations, and the sync's.
+    let deletes = options.deletes
+        || config.destination.replicate_deletes
+        || config.destination.replicate_expirations;
+    if deletes {
         destination_statements.push(json!({"Sid": "DeleteMarkersOnReplicas", "Effect": "Allow",
             "Action": DESTINATION_DELETE_ACTIONS, "Resource": replicas}));
     }
@@ -127,11 +203,10 @@ pub fn bundle(config: &Config, options: &Options) -> Result<Vec<(&'static str, V
 
     let role = &config.destination.role_arn;
     Ok(vec![
-        ("source account: the functions' role policy", policy(source_statements)),
-        ("destination account: the destination role's trust policy", policy(vec![trust])),
-        ("destination account: the destination role's permissions", policy(destination_statements)),
+        ("the destination role's trust policy", policy(vec![trust])),
+        ("the destination role's permissions", policy(destination_statements)),
         (
-            "destination account: key policy statements for the replica key (only if the key policy does not enable IAM policies)",
+            "key policy statements for the replica key (only if the key policy does not enable IAM policies)",
             json!([
                 {"Sid": "S3FallbackReplicatorRoleThroughS3", "Effect": "Allow", "Principal": {"AWS": role},
                  "Action": DESTINATION_KEY_ACTIONS, "Resource": "*", "Condition": via_s3},
@@ -140,7 +215,7 @@ pub fn bundle(config: &Config, options: &Options) -> Result<Vec<(&'static str, V
             ]),
         ),
         (
-            "destination account: bucket policy denying requests without TLS",
+            "bucket policy denying requests without TLS",
             policy(vec![json!({"Sid": "DenyInsecureTransport", "Effect": "Deny", "Principal": "*", "Action": "s3:*",
                 "Resource": [dst_bucket.clone(), format!("{dst_bucket}/*")],
                 "Condition": {"Bool": {"aws:SecureTransport": "false"}}})]),

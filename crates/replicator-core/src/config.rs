@@ -276,19 +276,31 @@ impl Config {
     ) -> Result<Self, ConfigError> {
         let env = Env::new(lookup);
         let source = SourceConfig::read(&env)?;
-        let fetched = match env.get("REPLICATION_RULES") {
-            Some(value) => match RulesSource::parse(&value)? {
-                source if source.is_remote() => Some(
-                    source
-                        .fetch(sdk, env.flag("S3_FORCE_PATH_STYLE", false)?)
-                        .await?,
-                ),
-                _ => None,
-            },
-            None => None,
-        };
-        let rules = read_rules(&env, fetched)?;
+        let rules = fetch_rules(&env, Some(sdk)).await?;
         Self::build(&env, source, rules)
+    }
+
+    /// One configuration per destination bucket (see [`RuleSet::by_destination`]), each
+    /// with that destination's rules alone, from settings read through `lookup`, with
+    /// `REPLICATION_RULES` read from where it says (`sdk` for `ssm:` and `s3://`). What
+    /// `replicator policies` prints per destination; each destination must still be one
+    /// rule the engine can carry out ([`RuleSet::single_rule`]).
+    pub async fn per_destination(
+        lookup: impl Fn(&str) -> Option<String>,
+        sdk: Option<&aws_config::SdkConfig>,
+    ) -> Result<Vec<Self>, ConfigError> {
+        let env = Env::new(lookup);
+        let source = SourceConfig::read(&env)?;
+        let rules = fetch_rules(&env, sdk).await?;
+        let destinations = rules.by_destination();
+        if destinations.is_empty() {
+            // No rule is enabled: the same error as for one destination.
+            return Self::build(&env, source, rules).map(|c| vec![c]);
+        }
+        destinations
+            .into_iter()
+            .map(|one| Self::build(&env, source.clone(), one))
+            .collect()
     }
 
     fn build<F: Fn(&str) -> Option<String>>(
@@ -328,6 +340,26 @@ impl Config {
 
 /// The rule set: the document `REPLICATION_RULES` holds (inline, or as `fetched`), or the
 /// single-destination variables' one rule. Never both.
+/// The rule set, with `REPLICATION_RULES` fetched first when it names SSM or S3 and `sdk`
+/// is given (without it such a document is an error that names where it is).
+async fn fetch_rules<F: Fn(&str) -> Option<String>>(
+    env: &Env<F>,
+    sdk: Option<&aws_config::SdkConfig>,
+) -> Result<RuleSet, ConfigError> {
+    let fetched = match (env.get("REPLICATION_RULES"), sdk) {
+        (Some(value), Some(sdk)) => match RulesSource::parse(&value)? {
+            remote if remote.is_remote() => Some(
+                remote
+                    .fetch(sdk, env.flag("S3_FORCE_PATH_STYLE", false)?)
+                    .await?,
+            ),
+            _ => None,
+        },
+        _ => None,
+    };
+    read_rules(env, fetched)
+}
+
 fn read_rules<F: Fn(&str) -> Option<String>>(
     env: &Env<F>,
     fetched: Option<String>,

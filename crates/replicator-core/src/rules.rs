@@ -281,6 +281,23 @@ impl RuleSet {
         buckets
     }
 
+    /// The rules of each destination bucket, in the order the document first names the
+    /// buckets; a destination whose rules are all disabled is left out.
+    pub fn by_destination(&self) -> Vec<RuleSet> {
+        self.destination_buckets()
+            .into_iter()
+            .map(|bucket| RuleSet {
+                rules: self
+                    .rules
+                    .iter()
+                    .filter(|r| r.destination.bucket == bucket)
+                    .cloned()
+                    .collect(),
+            })
+            .filter(|set| set.rules.iter().any(|r| r.enabled))
+            .collect()
+    }
+
     /// What the engine can carry out today: exactly one enabled rule, without tags. A rule
     /// set it cannot carry out is refused at start-up, never reduced to its first rule.
     pub fn single_rule(&self) -> Result<&Rule, RulesError> {

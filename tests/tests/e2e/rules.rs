@@ -528,3 +528,81 @@ async fn rules_beside_single_destination_variables_or_for_two_destinations_fail_
         "{text}"
     );
 }
+
+#[tokio::test]
+async fn policies_for_two_destinations_grant_each_account_its_own_and_the_functions_both_roles() {
+    let world = World::new().await;
+    let mut second = world_rule(&world, "second", 1, json!({"Prefix": "b/"}));
+    second["Destination"]["Bucket"] = json!("arn:aws:s3:::another-replica-bucket");
+    second["Destination"]["Account"] = json!("333333333333");
+    second["Destination"]["EncryptionConfiguration"]["ReplicaKmsKeyID"] =
+        json!("arn:aws:kms:eu-west-1:333333333333:key/00000000-1111-2222-3333-444444444444");
+    second["Destination"]["FallbackReplicator"]["RoleArn"] =
+        json!("arn:aws:iam::333333333333:role/second-destination");
+    second["DeleteMarkerReplication"] = json!({"Status": "Enabled"});
+    let two = json!({"Rules": [world_rule(&world, "first", 1, json!({"Prefix": "a/"})), second]})
+        .to_string();
+    let (code, out) = cli(&world, &["policies", "--json", "--replication-rules", &two]).await;
+    assert_eq!(code, 0, "{out}");
+    let bundle: Value = serde_json::from_str(&out).unwrap();
+    let sections = bundle.as_object().unwrap();
+    let source = &sections["source account: the functions' role policy"]["Statement"];
+    let statement = |sid: &str| {
+        source
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["Sid"] == sid)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(
+        statement("AssumeDestinationRole")["Resource"],
+        json!([
+            DESTINATION_ROLE,
+            "arn:aws:iam::333333333333:role/second-destination"
+        ])
+    );
+    assert_eq!(
+        statement("ReadSourceObjects")["Resource"],
+        json!([
+            format!("arn:aws:s3:::{}/a/*", world.source_bucket),
+            format!("arn:aws:s3:::{}/b/*", world.source_bucket)
+        ])
+    );
+    let permissions = |bucket: &str, account: &str| {
+        sections[&format!(
+            "destination s3://{bucket} (account {account}): the destination role's permissions"
+        )]["Statement"]
+            .as_array()
+            .unwrap_or_else(|| panic!("no permissions for {bucket} in {out}"))
+            .clone()
+    };
+    let first = permissions(&world.destination_bucket, DESTINATION_ACCOUNT);
+    let second = permissions("another-replica-bucket", "333333333333");
+    let key_of = |statements: &[Value]| {
+        statements
+            .iter()
+            .find(|s| s["Sid"] == "UseReplicaKeyThroughS3")
+            .unwrap()["Resource"]
+            .clone()
+    };
+    assert_eq!(key_of(&first), json!(world.destination_key_arn));
+    assert_eq!(
+        key_of(&second),
+        json!("arn:aws:kms:eu-west-1:333333333333:key/00000000-1111-2222-3333-444444444444")
+    );
+    // Delete markers only where the rule replicates them.
+    let deletes = |statements: &[Value]| {
+        statements
+            .iter()
+            .any(|s| s["Sid"] == "DeleteMarkersOnReplicas")
+    };
+    assert!(!deletes(&first) && deletes(&second), "{out}");
+    assert!(
+        sections.contains_key(
+            "destination s3://another-replica-bucket (account 333333333333): the destination role's trust policy"
+        ),
+        "{out}"
+    );
+}
