@@ -619,3 +619,43 @@ fn the_copier_queue_accepts_native_failure_events_in_either_trigger_mode() {
     let notifications = with("S3Notifications", "false");
     assert!(notifications.contains(&s3) && !notifications.contains(&rule));
 }
+
+/// The scheduled audit: a second rule on the scheduled-sync function, only with
+/// AuditScheduleExpression, whose constant input the function takes as an audit (deep with
+/// AuditDeep) — so that VerifyProblemsAlarm has data to watch.
+#[test]
+fn the_audit_schedule_invokes_the_sync_function_with_an_input_it_takes_as_an_audit() {
+    let template = load("template.yaml");
+    let rule = &template["Resources"]["AuditSchedule"];
+    let permission = &template["Resources"]["AuditSchedulePermission"];
+    let condition = &template["Conditions"][rule["Condition"].as_str().unwrap()];
+    assert!(!holds(&template, condition, &[]), "no audit by default");
+    assert!(holds(
+        &template,
+        condition,
+        &[("AuditScheduleExpression", "rate(1 day)")]
+    ));
+    assert_eq!(permission["Condition"], rule["Condition"]);
+    assert_eq!(
+        permission["Properties"]["Principal"].as_str(),
+        Some("events.amazonaws.com")
+    );
+    let target = &rule["Properties"]["Targets"][0];
+    assert_eq!(
+        serde_yaml::to_string(&target["Arn"]).unwrap().trim(),
+        "!GetAtt ScheduledSyncFunction.Arn"
+    );
+    let Value::Tagged(input) = &target["Input"] else {
+        panic!("the input is chosen by AuditDeep: {:?}", target["Input"])
+    };
+    assert_eq!(input.tag.to_string(), "!If");
+    let deep = &template["Conditions"][input.value[0].as_str().unwrap()];
+    assert!(holds(&template, deep, &[("AuditDeep", "true")]));
+    assert!(!holds(&template, deep, &[]));
+    for (at, is_deep) in [(1, true), (2, false)] {
+        let text = input.value[at].as_str().unwrap();
+        let overrides = scheduled_sync::parse_input(serde_json::from_str(text).unwrap()).unwrap();
+        assert!(overrides.verify, "{text}");
+        assert_eq!(overrides.deep, is_deep, "{text}");
+    }
+}
