@@ -142,6 +142,15 @@ pub async fn run(
 }
 
 /// Summary, report and exit code.
+/// A message for a person: with `--json` on stderr, so that stdout carries only JSON lines.
+fn say(out: &mut dyn Write, json: bool, message: &str) {
+    if json {
+        eprintln!("{message}");
+    } else {
+        let _ = writeln!(out, "{message}");
+    }
+}
+
 fn finish(
     out: &mut dyn Write,
     tally: &Tally,
@@ -166,13 +175,17 @@ fn finish(
             }
             Ok(()) => {}
             Err(e) => {
-                let _ = writeln!(out, "could not write the report {path}: {e}");
+                say(
+                    out,
+                    json,
+                    &format!("could not write the report {path}: {e}"),
+                );
                 return EXIT_FAILED;
             }
         }
     }
     if let Some(e) = failure {
-        let _ = writeln!(out, "verify failed: {e}");
+        say(out, json, &format!("verify failed: {e}"));
         return EXIT_FAILED;
     }
     if tally.problem_count() > 0 {

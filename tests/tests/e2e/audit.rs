@@ -186,6 +186,33 @@ async fn a_deep_repairing_audit_writes_to_an_object_lock_audit_bucket() {
         .send()
         .await
         .unwrap();
+    // Every object written there is a locked version by default.
+    use aws_sdk_s3::types::{
+        DefaultRetention, ObjectLockConfiguration, ObjectLockEnabled, ObjectLockRetentionMode,
+        ObjectLockRule,
+    };
+    world
+        .dst
+        .put_object_lock_configuration()
+        .bucket(&audit_bucket)
+        .object_lock_configuration(
+            ObjectLockConfiguration::builder()
+                .object_lock_enabled(ObjectLockEnabled::Enabled)
+                .rule(
+                    ObjectLockRule::builder()
+                        .default_retention(
+                            DefaultRetention::builder()
+                                .mode(ObjectLockRetentionMode::Governance)
+                                .days(1)
+                                .build(),
+                        )
+                        .build(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
     world.set("AUDIT_BUCKET", audit_bucket.clone());
     let auditor = auditor(&world).await;
     let report = invoke(
@@ -200,6 +227,34 @@ async fn a_deep_repairing_audit_writes_to_an_object_lock_audit_bucket() {
     assert_eq!(report["run"]["repaired"], 1, "{report}");
     let summary = &report["summary"];
     assert_eq!(summary["bucket"], audit_bucket);
+    // The answer reports the summary's lock as S3 states it, and every part is locked too.
+    assert_eq!(summary["lock_mode"], "GOVERNANCE", "{summary}");
+    assert!(summary["retain_until"].as_str().is_some(), "{summary}");
+    let parts = world
+        .dst
+        .list_objects_v2()
+        .bucket(&audit_bucket)
+        .send()
+        .await
+        .unwrap();
+    assert!(parts.contents().len() >= 2, "a part and the summary");
+    for object in parts.contents() {
+        let head = world
+            .dst
+            .head_object()
+            .bucket(&audit_bucket)
+            .key(object.key().unwrap())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            head.object_lock_mode(),
+            Some(&aws_sdk_s3::types::ObjectLockMode::Governance),
+            "{:?}",
+            object.key()
+        );
+        assert!(head.object_lock_retain_until_date().is_some());
+    }
     let (doc, lines) = read_evidence(&world, &audit_bucket, summary["key"].as_str().unwrap()).await;
     assert_eq!(lines["a/2"]["found"], "missing");
     assert!(lines["a/1"]["checksum"]

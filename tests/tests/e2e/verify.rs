@@ -295,3 +295,18 @@ async fn head_only_proves_replicas_with_their_sources_checksum_deep_proves_older
     .await;
     assert_eq!(code, 2, "{out}");
 }
+
+#[tokio::test]
+async fn with_json_a_listing_failure_leaves_stdout_json_lines_only() {
+    // Regression: "verify failed: …" went to stdout between the JSON lines.
+    let mut world = World::new().await;
+    world.set("SOURCE_BUCKET", "no-such-source-bucket-for-verify");
+    let (code, out) = cli(&world, &["verify", "--json"]).await;
+    assert_eq!(code, 1, "a listing that failed fails the run: {out}");
+    for line in out.lines() {
+        assert!(
+            serde_json::from_str::<Value>(line).is_ok(),
+            "not a JSON line: {line}"
+        );
+    }
+}
