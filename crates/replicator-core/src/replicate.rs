@@ -14,6 +14,7 @@ mod attributes;
 mod delete;
 mod execute;
 mod facts;
+mod hold;
 mod kept;
 mod landed;
 mod lock;
