@@ -170,6 +170,10 @@ impl Handler {
             span.record("native_failure", reason.as_str());
         }
         async {
+            if let Some(reason) = &request.native_failure {
+                info!(key = %request.key, native_failure = %reason,
+                    "copying a version native replication did not replicate");
+            }
             let result = self.replicator.replicate_until(&request, &self.stop).await;
             match &result {
                 Ok(Outcome::Skipped { reason }) if *reason == SkipReason::SourceGone => {

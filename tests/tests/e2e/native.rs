@@ -28,6 +28,17 @@ fn in_sqs(world: &World, body: &Value) -> Value {
     json!({ "Records": [record] })
 }
 
+/// An informational replication event for `key`: acknowledged, nothing copied.
+async fn acknowledged(world: &World, handler: &event_copier::Handler, key: &str, event: Value) {
+    let out = handler.handle(event).await.unwrap();
+    assert_eq!(
+        (out["skipped"].as_u64(), out["copied"].as_u64()),
+        (Some(1), Some(0)),
+        "{out}"
+    );
+    assert!(world.replica_bytes(key).await.is_none(), "{key}");
+}
+
 #[tokio::test]
 async fn native_replicas_are_never_rewritten_by_events_or_syncs() {
     // Regression: a replica without this replicator's provenance was taken for stale and
@@ -110,13 +121,7 @@ async fn failure_events_heal_through_sqs_and_sns_and_informational_ones_are_ackn
     let v = world.put("heal/late", b"late".to_vec()).await;
     let mut late = world.native_replication("heal/late", &v, "FAILED", "")["event"].clone();
     late["Records"][0]["eventName"] = "Replication:OperationReplicatedAfterThreshold".into();
-    let out = handler.handle(late).await.unwrap();
-    assert_eq!(
-        (out["skipped"].as_u64(), out["copied"].as_u64()),
-        (Some(1), Some(0)),
-        "{out}"
-    );
-    assert!(world.replica_bytes("heal/late").await.is_none());
+    acknowledged(&world, &handler, "heal/late", late).await;
 
     // Another destination's failure is not this replicator's to heal.
     let v = world.put("heal/theirs", b"theirs".to_vec()).await;
@@ -165,39 +170,26 @@ async fn a_missed_threshold_is_healed_an_untracked_object_acknowledged_and_the_r
     let v = world.put("heal/untracked", b"untracked".to_vec()).await;
     let mut untracked = missed_event(&world, "heal/untracked", &v);
     untracked["Records"][0]["eventName"] = "Replication:OperationNotTracked".into();
-    let out = handler.handle(untracked).await.unwrap();
-    assert_eq!(
-        (out["skipped"].as_u64(), out["copied"].as_u64()),
-        (Some(1), Some(0)),
-        "{out}"
-    );
-    assert!(world.replica_bytes("heal/untracked").await.is_none());
+    acknowledged(&world, &handler, "heal/untracked", untracked).await;
 
-    // A failure's reason is in the object's log line, next to what became of it.
+    // A failure's reason is logged with the object's key before it is copied.
     let v = world.put("heal/logged", b"logged".to_vec()).await;
     let failed =
         world.native_replication("heal/logged", &v, "FAILED", "DstKmsKeyNotFound")["event"].clone();
     handler.handle(failed).await.unwrap();
     world.assert_replica("heal/logged", b"logged").await;
     let text = logs.text();
-    let line: Value = text
-        .lines()
-        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .find(|l| l["span"]["key"] == "heal/logged" && l["fields"]["message"] == "done")
-        .unwrap_or_else(|| panic!("no log line for heal/logged:\n{text}"));
-    assert_eq!(
-        line["span"]["native_failure"], "DstKmsKeyNotFound",
-        "{line}"
-    );
-    let missed_line = text
-        .lines()
-        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .find(|l| l["span"]["key"] == "heal/missed" && l["fields"]["message"] == "done")
-        .unwrap_or_else(|| panic!("no log line for heal/missed:\n{text}"));
-    assert_eq!(
-        missed_line["span"]["native_failure"], "MissedThreshold",
-        "{missed_line}"
-    );
+    for (key, reason) in [
+        ("heal/logged", "DstKmsKeyNotFound"),
+        ("heal/missed", "MissedThreshold"),
+    ] {
+        let line = text
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .find(|l| l["fields"]["key"] == key && l["fields"]["native_failure"].is_string())
+            .unwrap_or_else(|| panic!("no log line for {key}:\n{text}"));
+        assert_eq!(line["fields"]["native_failure"], reason, "{line}");
+    }
 }
 
 #[tokio::test]
