@@ -429,7 +429,15 @@ async fn serve(client: TcpStream, shared: Arc<Shared>) -> std::io::Result<()> {
         if let Some(Fault::Latency(d)) = fault {
             tokio::time::sleep(d).await;
         }
-        let (head, body) = forward(&shared, &request).await?;
+        let (head, body) = match forward(&shared, &request).await {
+            Ok(response) => response,
+            Err(e) => {
+                // Not a fault of ours, but the client sees one: logged so a test can tell.
+                let mut log = shared.log.lock().unwrap();
+                log.push((request.description.clone(), 0, "upstream failed"));
+                return Err(e);
+            }
+        };
         let client = reader.get_mut();
         match fault {
             Some(Fault::ResetBeforeResponse) => {

@@ -277,10 +277,13 @@ async fn a_completion_whose_answer_was_lost_is_a_success_not_a_permanent_failure
     event["tasks"][0]["s3Key"] = "backfill/lost-answer.bin".into();
     let out = handler.handle(event).await.unwrap();
     assert_eq!(out["results"][0]["resultCode"], "Succeeded", "{out}");
-    assert_eq!(
-        proxy.count("POST *uploadId="),
-        2,
-        "the completion was retried"
+    // At least one retry: on a loaded machine (CI) a third completion was seen once. Which
+    // attempts the proxy failed, or could not forward, is in the message.
+    let completions = proxy.count("POST *uploadId=");
+    assert!(
+        completions >= 2,
+        "the completion was retried: {completions} completions, faults {:?}",
+        proxy.faults_on("POST *uploadId=")
     );
     world
         .assert_replica("backfill/lost-answer.bin", &body)
