@@ -58,6 +58,7 @@ from collections import deque
 from urllib.parse import parse_qs, quote_plus, unquote
 
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+from moto.kms.models import kms_backends
 from moto.s3.models import FakeKey, S3Backend, s3_backends
 from moto.s3.responses import S3Response
 from werkzeug.serving import WSGIRequestHandler, make_server
@@ -240,6 +241,10 @@ def expected_owner_check(app):
             if owner is not None and owner != account:
                 start_response("403 Forbidden", [("Content-Type", "application/xml")])
                 return [b"" if environ.get("REQUEST_METHOD") == "HEAD" else DENIED]
+        state = unusable_key_state(seen["sse_key"], path) if environ.get("REQUEST_METHOD") in ("PUT", "POST") else None
+        if state:
+            start_response("400 Bad Request", [("Content-Type", "application/xml")])
+            return [key_unusable(seen["sse_key"], state)]
         query = environ.get("QUERY_STRING", "")
         if environ.get("REQUEST_METHOD") == "GET" and query == "versioning":
             return rewrite(app, environ, start_response,
@@ -363,6 +368,29 @@ def native_replicate(request):
                 "failureReason": request.get("failure_reason", "AssumeRoleNotPermitted"),
             }}]}}
     return {}
+
+
+# A write naming an SSE-KMS key that is not Enabled fails: S3 cannot generate a data key
+# with it ("Key states of AWS KMS keys": a disabled key, or one pending deletion, "cannot be
+# used in cryptographic operations", https://docs.aws.amazon.com/kms/latest/developerguide/key-state.html;
+# S3 answers with KMS's exception, "Troubleshooting" in "Using server-side encryption with
+# AWS KMS keys", https://docs.aws.amazon.com/AmazonS3/latest/userguide/UsingKMSEncryption.html).
+# moto writes with any key.
+def unusable_key_state(sse_key, path):
+    bucket = path.split("/", 1)[0]
+    account = owner_of(bucket) if sse_key and bucket else None
+    if account is None:
+        return None
+    parts = sse_key.split(":")
+    region = parts[3] if sse_key.startswith("arn:") and len(parts) > 5 else "us-east-1"
+    key = kms_backends[account][region].keys.get(sse_key.rsplit("/", 1)[-1])
+    return key.key_state if key is not None and key.key_state != "Enabled" else None
+
+
+def key_unusable(key, state):
+    code = "KMS.DisabledException" if state == "Disabled" else "KMS.KMSInvalidStateException"
+    return (f"<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>{code}</Code>"
+            f"<Message>{html.escape(key)} is {state.lower()}.</Message></Error>").encode()
 
 
 def upload_open(path, query):

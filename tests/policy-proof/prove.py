@@ -23,6 +23,9 @@ from render import Stack
 
 HERE = Path(__file__).resolve().parent
 SOURCE_ACCOUNT, DESTINATION_ACCOUNT, REGION = "123456789012", "222222222222", "us-east-1"
+SECOND_DESTINATION_ACCOUNT = "333333333333"  # a three-account world's second destination
+SECOND_DESTINATION_UNPROVEN = ("the second destination of a three-account world (tests/src/accounts.rs): the proof "
+                               "renders one destination's templates per world, not a rule set's several")
 FUNCTION_ROLE = f"arn:aws:iam::{SOURCE_ACCOUNT}:role/s3-fallback-replicator-functions"
 DOCTOR = f"arn:aws:iam::{SOURCE_ACCOUNT}:user/moto"
 DESTINATION_ROLE = f"arn:aws:iam::{DESTINATION_ACCOUNT}:role/replicator-destination"
@@ -52,6 +55,7 @@ UNUSED_BUT_NEEDED = {
 UNRECORDED_BUCKETS = [
     ("inventory-", "S3 Inventory reads: the manifest is a run input, not in the world; granted by template.yaml's read-inventory (source) and the destination stack's DestinationInventoryBucketName, not yet evaluated here"),
     ("measure-inventory", "S3 Inventory reads of the memory measurement (tests/src/bin/measure.rs), which records no world"),
+    ("multi-dst-", SECOND_DESTINATION_UNPROVEN),
     ("audit-", "the audit's own evidence bucket (AUDIT_BUCKET): the world records it, the bucket index does not yet"),
 ]
 
@@ -368,6 +372,10 @@ def main(log_dir, binary):
     expect_deny = []
     every = [w for ws in by_bucket.values() for w in ws.values()]
     for r, who, mapped in engine:
+        if r.get("action") == "AssumeRole" and (r.get("role_arn") or "").startswith(
+                f"arn:aws:iam::{SECOND_DESTINATION_ACCOUNT}:"):
+            unproven[SECOND_DESTINATION_UNPROVEN + " (AssumeRole)"] += 1
+            continue
         candidates = worlds_for(r, by_bucket, every)
         if r.get("action") == "AssumeRole" and r.get("external_id") != EXTERNAL_ID:
             expected_denials["AssumeRole with a test's deliberately wrong or missing ExternalId"] += 1

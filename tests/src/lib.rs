@@ -8,10 +8,12 @@
 //!   default with its own KMS key, and a destination account (credentials from STS
 //!   AssumeRole on a role ARN in account 222222222222) with a versioned destination bucket
 //!   and a KMS key — and the engine, handler and CLI arguments configured for it;
+//! - [`accounts`]: a three-account world (two destination accounts) for rule sets;
 //! - [`inspect`]: independent checks of the results with plain SDK calls;
 //! - [`faults`] and [`cargo_lambda`]: a fault-injecting proxy, and the functions under the
 //!   Lambda Runtime API.
 
+pub mod accounts;
 pub mod cargo_lambda;
 pub mod emulator;
 pub mod faults;

@@ -41,10 +41,15 @@ pub async fn source_sdk(endpoint: &str) -> SdkConfig {
 
 /// SDK configuration acting as the destination account: credentials from AssumeRole.
 pub async fn destination_sdk(source: &SdkConfig) -> SdkConfig {
+    acting_as(source, DESTINATION_ROLE).await
+}
+
+/// SDK configuration acting as `role` (its account): credentials from AssumeRole.
+pub async fn acting_as(source: &SdkConfig, role: &str) -> SdkConfig {
     let sts = aws_sdk_sts::Client::new(source);
     let assumed = sts
         .assume_role()
-        .role_arn(DESTINATION_ROLE)
+        .role_arn(role)
         .role_session_name("test-admin")
         .external_id(EXTERNAL_ID)
         .send()
@@ -89,7 +94,7 @@ pub struct World {
     pub overrides: HashMap<&'static str, String>,
 }
 
-fn unique(prefix: &str) -> String {
+pub(crate) fn unique(prefix: &str) -> String {
     format!("{prefix}-{:016x}", rand::random::<u64>())
 }
 
@@ -428,7 +433,7 @@ async fn create_destination_role(destination: &SdkConfig) {
     }
 }
 
-async fn create_key(sdk: &SdkConfig, description: &str) -> (String, String) {
+pub(crate) async fn create_key(sdk: &SdkConfig, description: &str) -> (String, String) {
     let kms = aws_sdk_kms::Client::new(sdk);
     let key = kms
         .create_key()
@@ -443,7 +448,7 @@ async fn create_key(sdk: &SdkConfig, description: &str) -> (String, String) {
     )
 }
 
-async fn create_bucket(s3: &aws_sdk_s3::Client, bucket: &str, default_key: &str) {
+pub(crate) async fn create_bucket(s3: &aws_sdk_s3::Client, bucket: &str, default_key: &str) {
     create_bucket_with(s3, bucket, default_key, false).await
 }
 

@@ -7,6 +7,11 @@
 //! | S3 notification (direct), EventBridge | an invocation error (Lambda retries, then the on-failure destination) |
 //! | SQS (S3, SNS→SQS or EventBridge→SQS bodies) | a `batchItemFailures` entry for that message only |
 //! | S3 Batch Operations 1.0 / 2.0 | `TemporaryFailure` (retryable) or `PermanentFailure` for that task |
+//!
+//! Each object goes to every destination the rules route it to ([`Fleet::route`]), one
+//! destination after another (COPY_CONCURRENCY bounds objects, not objects × destinations).
+//! It has failed if any destination failed; each destination's engine decides on its own
+//! replica, so a retry writes only to the destinations that still lack it.
 
 use std::sync::Arc;
 
@@ -18,7 +23,7 @@ use futures::StreamExt;
 use replicator_core::clock::{now_ms, Stop};
 use replicator_core::event::{self, Decoded, Item, Payload, Scope};
 use replicator_core::metrics::{self, Tally};
-use replicator_core::{Outcome, ReplicationError, Replicator, SkipReason};
+use replicator_core::{Fleet, Outcome, ReplicationError, Replicator, SkipReason};
 use serde_json::{json, Value};
 use tracing::{error, info, info_span, warn, Instrument};
 
@@ -50,7 +55,7 @@ impl From<InvocationFailed> for lambda_runtime::Diagnostic {
 /// Everything an invocation needs, built once per cold start.
 #[derive(Clone)]
 pub struct Handler {
-    replicator: Replicator,
+    fleet: Fleet,
     scope: Scope,
     function_name: Arc<str>,
     /// No new part of a multipart copy starts once this says stop (the invocation's
@@ -60,18 +65,28 @@ pub struct Handler {
 }
 
 impl Handler {
+    /// A handler for one engine (one destination, one rule).
     pub fn new(
         replicator: Replicator,
         region: Option<String>,
         function_name: impl Into<Arc<str>>,
     ) -> Self {
+        Self::for_fleet(Fleet::single(replicator), region, function_name)
+    }
+
+    /// A handler routing each object to the engines of every destination it goes to.
+    pub fn for_fleet(
+        fleet: Fleet,
+        region: Option<String>,
+        function_name: impl Into<Arc<str>>,
+    ) -> Self {
         let scope = Scope {
-            source_bucket: replicator.config().source.bucket.clone(),
+            source_bucket: fleet.engines()[0].config().source.bucket.clone(),
             region,
-            destination_bucket: Some(replicator.config().destination.bucket.clone()),
+            destination_buckets: fleet.destination_buckets(),
         };
         Self {
-            replicator,
+            fleet,
             scope,
             function_name: function_name.into(),
             stop: Stop::never(),
@@ -90,8 +105,13 @@ impl Handler {
         self
     }
 
+    /// The first destination's engine.
     pub fn replicator(&self) -> &Replicator {
-        &self.replicator
+        &self.fleet.engines()[0]
+    }
+
+    pub fn fleet(&self) -> &Fleet {
+        &self.fleet
     }
 
     /// Handles one invocation payload, whatever its shape.
@@ -132,8 +152,8 @@ impl Handler {
     }
 
     /// Replicates every decoded item, at most COPY_CONCURRENCY at a time, in input order.
-    async fn run(&self, items: Vec<Decoded>) -> Vec<Result<Outcome, ReplicationError>> {
-        let concurrency = self.replicator.config().transfer.copy_concurrency;
+    async fn run(&self, items: Vec<Decoded>) -> Vec<Copies> {
+        let concurrency = self.replicator().config().transfer.copy_concurrency;
         futures::stream::iter(items)
             .map(|item| self.one(item))
             .buffered(concurrency)
@@ -141,10 +161,12 @@ impl Handler {
             .await
     }
 
-    async fn one(&self, item: Decoded) -> Result<Outcome, ReplicationError> {
-        let request = match item? {
-            Item::Ignored(reason) => return Ok(Outcome::Skipped { reason }),
-            Item::Object(r) => *r,
+    /// One object, to every destination it goes to.
+    async fn one(&self, item: Decoded) -> Copies {
+        let request = match item {
+            Err(e) => return Copies::one(Err(e)),
+            Ok(Item::Ignored(reason)) => return Copies::one(Ok(Outcome::Skipped { reason })),
+            Ok(Item::Object(r)) => *r,
         };
         // No object is started past the deadline: it fails as retryable, and its message
         // comes back (or the invocation is retried) with time to copy it.
@@ -153,16 +175,45 @@ impl Handler {
             .deadline()
             .is_some_and(|d| std::time::Instant::now() >= d)
         {
-            return Err(ReplicationError::DeadlineReached {
+            return Copies::one(Err(ReplicationError::DeadlineReached {
                 resource: format!("s3://{}/{}", request.bucket, request.key),
-            });
+            }));
         }
+        let engines = match self.fleet.route(&request).await {
+            Ok(engines) => engines,
+            Err(e) => {
+                error!(key = %request.key, error = %e, "cannot tell where the object goes");
+                return Copies::one(Err(e));
+            }
+        };
+        if engines.is_empty() {
+            return Copies::one(Ok(Outcome::Skipped {
+                reason: SkipReason::OutOfScope,
+            }));
+        }
+        let mut copies = Copies(Vec::with_capacity(engines.len()));
+        for engine in engines {
+            let result = self.to(engine, &request).await;
+            let destination = engine.config().destination.bucket.clone();
+            copies.0.push((Some(destination), result));
+        }
+        copies
+    }
+
+    /// One object to one destination.
+    async fn to(
+        &self,
+        engine: &Replicator,
+        request: &replicator_core::ObjectRequest,
+    ) -> Result<Outcome, ReplicationError> {
         let span = info_span!(
             "object",
             bucket = %request.bucket,
             key = %request.key,
             version = request.version_id.as_deref().unwrap_or("latest"),
             kind = ?request.kind,
+            destination = %engine.config().destination.bucket,
+            rule = %engine.config().rule_id,
             native_failure = tracing::field::Empty,
         );
         // A version native replication failed: the log names why, next to what became of it.
@@ -174,14 +225,16 @@ impl Handler {
                 info!(key = %request.key, native_failure = %reason,
                     "copying a version native replication did not replicate");
             }
-            let result = self.replicator.replicate_until(&request, &self.stop).await;
+            let result = engine.replicate_until(request, &self.stop).await;
+            let destination = engine.config().destination.bucket.as_str();
             match &result {
                 Ok(Outcome::Skipped { reason }) if *reason == SkipReason::SourceGone => {
                     warn!("source object or version is gone; skipped")
                 }
-                Ok(outcome) => info!(?outcome, "done"),
+                Ok(outcome) => info!(?outcome, destination, "done"),
                 Err(e) => {
-                    error!(error = %e, retryable = e.is_retryable(), kind = e.kind(), "failed")
+                    error!(error = %e, retryable = e.is_retryable(), kind = e.kind(), destination,
+                        rule = %engine.config().rule_id, "failed")
                 }
             }
             result
@@ -190,13 +243,18 @@ impl Handler {
         .await
     }
 
-    fn tally(&self, results: &[Result<Outcome, ReplicationError>], facts: &[EventFacts]) -> Tally {
+    /// Counts every destination's outcome.
+    fn tally(&self, results: &[Copies], facts: &[EventFacts]) -> Tally {
         let now = now_ms();
         let mut tally = Tally::default();
-        for (r, f) in results.iter().zip(facts) {
-            match r {
-                Ok(o) => tally.record(o, f.time_ms.map(|t| now - t), f.native_failure.as_deref()),
-                Err(_) => tally.failed += 1,
+        for (copies, f) in results.iter().zip(facts) {
+            for (_, r) in &copies.0 {
+                match r {
+                    Ok(o) => {
+                        tally.record(o, f.time_ms.map(|t| now - t), f.native_failure.as_deref())
+                    }
+                    Err(_) => tally.failed += 1,
+                }
             }
         }
         tally
@@ -214,13 +272,15 @@ impl Handler {
         let results = self.run(items).await;
         let tally = self.tally(&results, &times);
         self.emit(&tally);
-        let failures: Vec<&ReplicationError> =
-            results.iter().filter_map(|r| r.as_ref().err()).collect();
+        let failures: Vec<&ReplicationError> = results
+            .iter()
+            .flat_map(|c| c.0.iter().filter_map(|(_, r)| r.as_ref().err()))
+            .collect();
         match failures.first() {
             None => Ok(tally.summary()),
             Some(first) => Err(InvocationFailed {
                 failed: failures.len() as u64,
-                total: results.len() as u64,
+                total: results.iter().map(|c| c.0.len() as u64).sum(),
                 first: first.to_string(),
                 retryable: failures.iter().any(|e| e.is_retryable()),
                 summary: tally.summary(),
@@ -261,7 +321,7 @@ impl Handler {
         tally.failed += failed_ids.len() as u64;
         self.emit(&tally);
         for (owner, result) in owners.iter().zip(&results) {
-            if result.is_err() && !failed_ids.contains(owner) {
+            if result.failure().is_some() && !failed_ids.contains(owner) {
                 failed_ids.push(owner.clone());
             }
         }
@@ -303,12 +363,11 @@ impl Handler {
             .iter()
             .zip(results)
             .map(|(task, result)| {
-                let (code, text) = match result {
-                    Ok(outcome) => ("Succeeded", outcome_text(&outcome)),
-                    Err(e) if e.is_retryable() => {
-                        ("TemporaryFailure", format!("{}: {e}", e.kind()))
-                    }
-                    Err(e) => ("PermanentFailure", format!("{}: {e}", e.kind())),
+                let text = result.text();
+                let code = match result.failure() {
+                    None => "Succeeded",
+                    Some(e) if e.is_retryable() => "TemporaryFailure",
+                    Some(_) => "PermanentFailure",
                 };
                 let mut r = S3BatchJobResult::default();
                 r.task_id = task.task_id.clone();
@@ -318,6 +377,40 @@ impl Handler {
             })
             .collect();
         response
+    }
+}
+
+/// What became of one object: a result per destination bucket it went to, or one result
+/// without a destination when it went nowhere or could not be decoded or routed.
+struct Copies(Vec<(Option<String>, Result<Outcome, ReplicationError>)>);
+
+impl Copies {
+    fn one(result: Result<Outcome, ReplicationError>) -> Self {
+        Self(vec![(None, result)])
+    }
+
+    /// The failure that decides the object's fate: a retryable one if any (a retry can
+    /// still succeed), else the first.
+    fn failure(&self) -> Option<&ReplicationError> {
+        let mut failures = self.0.iter().filter_map(|(_, r)| r.as_ref().err());
+        let first = failures.clone().next();
+        failures.find(|e| e.is_retryable()).or(first)
+    }
+
+    /// What Batch Operations reports: the outcome, each destination's when there are several.
+    fn text(&self) -> String {
+        let one = |r: &Result<Outcome, ReplicationError>| match r {
+            Ok(outcome) => outcome_text(outcome),
+            Err(e) => format!("{}: {e}", e.kind()),
+        };
+        match self.0.as_slice() {
+            [(_, only)] => one(only),
+            many => many
+                .iter()
+                .map(|(bucket, r)| format!("s3://{}: {}", bucket.as_deref().unwrap_or("?"), one(r)))
+                .collect::<Vec<_>>()
+                .join("; "),
+        }
     }
 }
 

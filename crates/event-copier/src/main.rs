@@ -2,7 +2,7 @@
 
 use event_copier::Handler;
 use lambda_runtime::{service_fn, LambdaEvent};
-use replicator_core::{Clients, Config, Replicator};
+use replicator_core::{Config, Fleet};
 use serde_json::Value;
 
 #[tokio::main]
@@ -10,14 +10,19 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     replicator_core::logging::init_tracing();
     let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
     // A bad configuration fails the cold start with a message naming the variable (and,
-    // for REPLICATION_RULES, the rule); the rules are read from SSM or S3 once, here.
-    let config = replicator_core::logging::or_exit(Config::load_from_env(&sdk).await);
+    // for REPLICATION_RULES, the rule); the rules are read from SSM or S3 once, here. One
+    // engine per enabled rule, sharing clients per role and one memory budget.
+    let lookup = |name: &str| std::env::var(name).ok();
+    let (rules, configs) =
+        replicator_core::logging::or_exit(Config::per_rule(lookup, Some(&sdk)).await);
     let region = sdk.region().map(|r| r.to_string());
-    let clients = Clients::new(&sdk, &config).await;
+    for config in &configs {
+        tracing::info!(rule = %config.rule_id, ?config, "event copier rule ready");
+    }
+    let fleet = Fleet::new(rules, configs, &sdk).await;
     let function =
         std::env::var("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_else(|_| "event-copier".into());
-    tracing::info!(?config, "event copier ready");
-    let handler = Handler::new(Replicator::new(config, clients), region, function);
+    let handler = Handler::for_fleet(fleet, region, function);
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {
         // Stop starting parts this long before the invocation's deadline, so a large copy
         // keeps its upload for the retry instead of being cut off mid-request.

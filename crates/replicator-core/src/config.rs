@@ -89,6 +89,8 @@ pub struct Config {
     pub runtime: RuntimeConfig,
     /// Where replicas go, as rules; `destination` and `source.key_prefix` are its one rule's.
     pub rules: RuleSet,
+    /// The rule this engine carries out.
+    pub rule_id: String,
 }
 
 /// The source bucket and what of it is replicated.
@@ -303,13 +305,52 @@ impl Config {
             .collect()
     }
 
+    /// The rule set and one configuration per enabled rule, in document order: what the
+    /// functions run, an engine per rule ([`crate::fleet::Fleet`]). `REPLICATION_RULES` is
+    /// read from where it says (`sdk` for `ssm:` and `s3://`).
+    pub async fn per_rule(
+        lookup: impl Fn(&str) -> Option<String>,
+        sdk: Option<&aws_config::SdkConfig>,
+    ) -> Result<(RuleSet, Vec<Self>), ConfigError> {
+        let env = Env::new(lookup);
+        let source = SourceConfig::read(&env)?;
+        let rules = fetch_rules(&env, sdk).await?;
+        let configs = rules
+            .rules()
+            .iter()
+            .filter(|r| r.enabled)
+            .map(|rule| Self::of_rule(&env, source.clone(), RuleSet::only(rule.clone())))
+            .collect::<Result<Vec<_>, _>>()?;
+        if configs.is_empty() {
+            // No rule is enabled: the same error as for one engine.
+            rules.single_rule()?;
+        }
+        Ok((rules, configs))
+    }
+
     fn build<F: Fn(&str) -> Option<String>>(
         env: &Env<F>,
         source: SourceConfig,
         rules: RuleSet,
     ) -> Result<Self, ConfigError> {
-        let rule = rules.single_rule()?.clone();
+        rules.single_rule()?;
+        Self::of_rule(env, source, rules)
+    }
+
+    /// The configuration of the one enabled rule of `rules`.
+    fn of_rule<F: Fn(&str) -> Option<String>>(
+        env: &Env<F>,
+        source: SourceConfig,
+        rules: RuleSet,
+    ) -> Result<Self, ConfigError> {
+        let rule = rules
+            .rules()
+            .iter()
+            .find(|r| r.enabled)
+            .expect("a rule set with an enabled rule")
+            .clone();
         Ok(Self {
+            rule_id: rule.id.clone(),
             source: SourceConfig {
                 // What the one rule takes (KEY_PREFIX, or its filter's prefix).
                 key_prefix: rule.filter.prefix.clone(),

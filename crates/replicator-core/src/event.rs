@@ -45,9 +45,9 @@ pub struct Scope {
     /// The function's region: S3 notifies only same-region targets, so a record from another
     /// region did not come from the source bucket.
     pub region: Option<String>,
-    /// The destination bucket: native replication failures are healed only for rules that
-    /// replicate to it.
-    pub destination_bucket: Option<String>,
+    /// The destination buckets: native replication failures are healed only for rules that
+    /// replicate to one of them (empty: any).
+    pub destination_buckets: Vec<String>,
 }
 
 /// A decoded record: an object to replicate, or a record that asks for nothing.
@@ -199,7 +199,7 @@ mod tests {
         Scope {
             source_bucket: "src".into(),
             region: Some("us-east-1".into()),
-            destination_bucket: Some("dst".into()),
+            destination_buckets: vec!["dst".into()],
         }
     }
 

@@ -9,7 +9,7 @@ fn scope() -> Scope {
     Scope {
         source_bucket: "example-source-bucket".into(),
         region: Some("us-east-1".into()),
-        destination_bucket: None,
+        destination_buckets: vec![],
     }
 }
 

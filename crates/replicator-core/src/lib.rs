@@ -45,6 +45,7 @@ pub mod config;
 pub mod error;
 pub mod event;
 pub mod facts;
+pub mod fleet;
 #[cfg(feature = "fuzzing")]
 pub mod fuzz;
 pub mod key;
@@ -63,6 +64,7 @@ pub mod verify;
 
 pub use config::{Config, ConfigError};
 pub use error::ReplicationError;
+pub use fleet::Fleet;
 pub use outcome::{Method, Outcome, SkipReason};
 pub use replicate::Replicator;
 pub use request::{ChangeKind, Listed, ObjectRequest};

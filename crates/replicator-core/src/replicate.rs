@@ -167,6 +167,12 @@ impl Replicator {
         }
     }
 
+    /// This engine, sharing `budget` with others (every destination of one process).
+    pub fn with_budget(mut self, budget: Budget) -> Self {
+        self.budget = budget;
+        self
+    }
+
     pub fn config(&self) -> &Config {
         &self.config
     }

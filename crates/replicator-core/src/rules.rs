@@ -265,6 +265,11 @@ impl RuleSet {
         validate::rule_set(doc)
     }
 
+    /// A set of this one rule.
+    pub fn only(rule: Rule) -> Self {
+        Self { rules: vec![rule] }
+    }
+
     /// The rules, in document order.
     pub fn rules(&self) -> &[Rule] {
         &self.rules

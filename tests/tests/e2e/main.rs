@@ -8,6 +8,7 @@ mod cli;
 mod common;
 mod copy_object;
 mod deletes;
+mod destinations;
 mod hostile;
 mod inventory;
 mod lambda_runtime;

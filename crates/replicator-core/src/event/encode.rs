@@ -60,7 +60,7 @@ mod tests {
             time_ms in 0i64..4_000_000_000_000,
         ) {
             prop_assume!(crate::key::validate_key(&key).is_ok());
-            let scope = Scope { source_bucket: "src-bucket".into(), region: Some("eu-west-1".into()), destination_bucket: None };
+            let scope = Scope { source_bucket: "src-bucket".into(), region: Some("eu-west-1".into()), destination_buckets: vec![] };
             let body = object_created("src-bucket", &key, Some("v1"), size, "\"e\"", "eu-west-1", time_ms);
             let decoded = decode_sqs_body(&body, &scope).unwrap();
             prop_assert_eq!(decoded.len(), 1);

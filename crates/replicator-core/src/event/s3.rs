@@ -134,7 +134,7 @@ fn s3_event_kind(name: &str, names_version: bool) -> Result<Asks, ReplicationErr
 }
 
 /// The failure reason of a native replication failure event for this replicator's
-/// destination (`replicationEventData.destinationBucket`); `None` for another destination's
+/// destinations (`replicationEventData.destinationBucket`); `None` for another destination's
 /// rule, which is not this replicator's to heal. A missed threshold has no reason of its
 /// own: it is named by the event.
 fn native_failure(record: &S3EventRecord, name: &str, scope: &Scope) -> Option<String> {
@@ -142,9 +142,11 @@ fn native_failure(record: &S3EventRecord, name: &str, scope: &Scope) -> Option<S
     let destination = data
         .and_then(|d| d.get("destinationBucket"))
         .and_then(|b| b.as_str());
-    if let (Some(ours), Some(theirs)) = (scope.destination_bucket.as_deref(), destination) {
+    if let Some(theirs) = destination {
         let bucket = theirs.rsplit(":::").next().unwrap_or(theirs);
-        if bucket != ours {
+        if !scope.destination_buckets.is_empty()
+            && !scope.destination_buckets.iter().any(|b| b == bucket)
+        {
             return None;
         }
     }

@@ -109,6 +109,32 @@ impl Bucket {
             .collect())
     }
 
+    /// The tags of a key (a version of it); `None` when the key or version is gone.
+    pub async fn tags_if_present(
+        &self,
+        key: &str,
+        version_id: Option<&str>,
+    ) -> Result<Option<Vec<(String, String)>>, ReplicationError> {
+        let out = self
+            .client
+            .get_object_tagging()
+            .bucket(&self.name)
+            .key(key)
+            .set_version_id(version_id.map(str::to_owned))
+            .send()
+            .await;
+        match out {
+            Ok(out) => Ok(Some(
+                out.tag_set()
+                    .iter()
+                    .map(|t| (t.key().to_owned(), t.value().to_owned()))
+                    .collect(),
+            )),
+            Err(e) if gone(&e) => Ok(None),
+            Err(e) => Err(self.fail("s3:GetObjectVersionTagging", key, e)),
+        }
+    }
+
     /// Sets the tags of a key (a version of it) to `tags`, whole: PutObjectTagging, or
     /// DeleteObjectTagging when there are none. The data is not rewritten.
     pub async fn set_tags(

@@ -1,0 +1,181 @@
+//! Several destinations through REPLICATION_RULES, in a three-account world: each object
+//! goes to every destination a rule chooses for it (per destination, the highest-priority
+//! enabled rule whose prefix and tags match), written with that rule's key, class and
+//! delete marker replication; a destination that fails fails the message, and its retry
+//! writes only where the replica is missing.
+
+use replicator_tests::accounts::{Destination, ThreeAccounts};
+use replicator_tests::form_encode;
+use serde_json::{json, Value};
+
+use crate::common::s3_event;
+
+/// An SQS batch of one message carrying the S3 notification `event`.
+fn sqs_message(id: &str, event: &Value) -> Value {
+    json!({"Records": [{"messageId": id, "receiptHandle": "r", "body": event.to_string(),
+        "attributes": {}, "messageAttributes": {}, "eventSource": "aws:sqs",
+        "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:q", "awsRegion": "us-east-1"}]})
+}
+
+async fn put_tagged(accounts: &ThreeAccounts, key: &str, body: &[u8], tags: &str) -> String {
+    accounts
+        .world
+        .put_with(key, body.to_vec(), |p| p.tagging(tags))
+        .await
+}
+
+async fn assert_replica_in(d: &Destination, key: &str, body: &[u8]) {
+    let (got, kms) = d
+        .replica(key)
+        .await
+        .unwrap_or_else(|| panic!("no replica of {key} in {}", d.bucket));
+    assert_eq!(got, body, "{key} in {}", d.bucket);
+    assert_eq!(
+        kms.as_deref(),
+        Some(d.key_arn.as_str()),
+        "{key} in {}",
+        d.bucket
+    );
+}
+
+#[tokio::test]
+async fn each_object_reaches_the_destinations_its_rules_choose_by_priority_prefix_and_tags() {
+    let a = ThreeAccounts::new().await;
+    let mut logs_first = a.rule("logs-first", 2, &a.first, json!({"Prefix": "logs/"}), false);
+    logs_first["Destination"]["StorageClass"] = json!("STANDARD_IA");
+    let mut disabled = a.rule("all-second", 9, &a.second, json!({"Prefix": ""}), false);
+    disabled["Status"] = json!("Disabled");
+    let rules = vec![
+        a.rule("all-first", 1, &a.first, json!({"Prefix": ""}), false),
+        logs_first,
+        a.rule(
+            "logs-second",
+            1,
+            &a.second,
+            json!({"Prefix": "logs/"}),
+            false,
+        ),
+        disabled,
+        a.rule(
+            "team-data-second",
+            2,
+            &a.second,
+            json!({"And": {"Prefix": "data/", "Tags": [{"Key": "team", "Value": "data"}]}}),
+            false,
+        ),
+    ];
+    let handler = a.handler(&rules).await;
+    let objects: [(&str, &[u8], Option<&str>); 4] = [
+        ("logs/a.txt", b"log line", None),
+        ("other/b.txt", b"other", None),
+        ("data/c.csv", b"team data", Some("team=data")),
+        ("data/d.csv", b"someone else's data", Some("team=web")),
+    ];
+    for (key, body, tags) in objects {
+        let version = match tags {
+            Some(tags) => put_tagged(&a, key, body, tags).await,
+            None => a.world.put(key, body.to_vec()).await,
+        };
+        let out = handler
+            .handle(s3_event(&a.world, key, &version, body.len()))
+            .await
+            .unwrap_or_else(|e| panic!("{key}: {e}"));
+        assert_eq!(out["failed"], 0, "{key}: {out}");
+    }
+    // The first destination takes everything: logs/ by the higher-priority rule's class.
+    for (key, body, _) in objects {
+        assert_replica_in(&a.first, key, body).await;
+    }
+    assert_eq!(
+        a.first.storage_class("logs/a.txt").await.as_deref(),
+        Some("STANDARD_IA")
+    );
+    assert_eq!(a.first.storage_class("other/b.txt").await, None);
+    // The second takes logs/ and the data team's objects; its catch-all rule is disabled.
+    assert_replica_in(&a.second, "logs/a.txt", b"log line").await;
+    assert_replica_in(&a.second, "data/c.csv", b"team data").await;
+    assert!(a.second.replica("other/b.txt").await.is_none());
+    assert!(a.second.replica("data/d.csv").await.is_none());
+}
+
+#[tokio::test]
+async fn a_delete_marker_reaches_only_the_destinations_whose_rule_replicates_them() {
+    let a = ThreeAccounts::new().await;
+    let rules = vec![
+        a.rule(
+            "first-with-deletes",
+            1,
+            &a.first,
+            json!({"Prefix": ""}),
+            true,
+        ),
+        a.rule(
+            "second-keeps-all",
+            1,
+            &a.second,
+            json!({"Prefix": ""}),
+            false,
+        ),
+    ];
+    let handler = a.handler(&rules).await;
+    let key = "reports/q3.pdf";
+    let version = a.world.put(key, b"q3".to_vec()).await;
+    handler
+        .handle(s3_event(&a.world, key, &version, 2))
+        .await
+        .unwrap();
+    let marker = a.world.delete_source(key).await.expect("a delete marker");
+    let mut event = a.world.fixture("s3-delete-marker-created.json");
+    event["Records"][0]["s3"]["object"]["key"] = form_encode(key).into();
+    event["Records"][0]["s3"]["object"]["versionId"] = marker.into();
+    let out = handler.handle(event).await.unwrap();
+    assert_eq!(out["failed"], 0, "{out}");
+    let markers = |v: Vec<(String, bool)>| v.iter().filter(|(_, m)| *m).count();
+    assert_eq!(markers(a.first.versions(key).await), 1);
+    assert!(a.first.replica(key).await.is_none());
+    assert_eq!(markers(a.second.versions(key).await), 0);
+    assert_replica_in(&a.second, key, b"q3").await;
+}
+
+#[tokio::test]
+async fn a_failing_destination_fails_the_message_and_its_retry_writes_only_there() {
+    let a = ThreeAccounts::new().await;
+    let rules = vec![
+        a.rule("to-first", 1, &a.first, json!({"Prefix": ""}), false),
+        a.rule("to-second", 1, &a.second, json!({"Prefix": ""}), false),
+    ];
+    let handler = a.handler(&rules).await;
+    let kms = aws_sdk_kms::Client::new(&a.second.sdk);
+    kms.disable_key()
+        .key_id(&a.second.key_id)
+        .send()
+        .await
+        .unwrap();
+    let key = "orders/1.json";
+    let version = a.world.put(key, b"{}".to_vec()).await;
+    let message = sqs_message("m-1", &s3_event(&a.world, key, &version, 2));
+    let out = handler.handle(message.clone()).await.unwrap();
+    assert_eq!(
+        out["batchItemFailures"],
+        json!([{"itemIdentifier": "m-1"}]),
+        "{out}"
+    );
+    assert_replica_in(&a.first, key, b"{}").await;
+    assert!(a.second.replica(key).await.is_none());
+    let first_versions = a.first.versions(key).await;
+    assert_eq!(first_versions.len(), 1);
+
+    kms.enable_key()
+        .key_id(&a.second.key_id)
+        .send()
+        .await
+        .unwrap();
+    let out = handler.handle(message).await.unwrap();
+    assert_eq!(out["batchItemFailures"], json!([]), "{out}");
+    assert_replica_in(&a.second, key, b"{}").await;
+    assert_eq!(
+        a.first.versions(key).await,
+        first_versions,
+        "the retry rewrote the first destination's replica"
+    );
+}
