@@ -11,6 +11,7 @@ use std::collections::HashMap;
 
 use aws_config::SdkConfig;
 use event_copier::Handler;
+use replicator_core::sync::{SyncConfig, Syncer};
 use replicator_core::{Config, Fleet};
 use serde_json::{json, Value};
 
@@ -114,16 +115,36 @@ impl ThreeAccounts {
         ])
     }
 
-    /// The event copier as its cold start builds it for `rules`: an engine per enabled rule.
-    pub async fn handler(&self, rules: &[Value]) -> Handler {
+    /// The engines a cold start builds for `rules`: one per enabled rule.
+    pub async fn fleet(&self, rules: &[Value]) -> Fleet {
         self.world.register();
         let vars = self.vars(rules);
         let (set, configs) =
             Config::per_rule(|k| vars.get(k).cloned(), Some(&self.world.source_sdk))
                 .await
                 .expect("valid rules");
-        let fleet = Fleet::new(set, configs, &self.world.source_sdk).await;
+        Fleet::new(set, configs, &self.world.source_sdk).await
+    }
+
+    /// The event copier as its cold start builds it for `rules`.
+    pub async fn handler(&self, rules: &[Value]) -> Handler {
+        let fleet = self.fleet(rules).await;
         Handler::for_fleet(fleet, Some(REGION.to_owned()), "three-accounts-test")
+    }
+
+    /// The scheduled sync's engines as its cold start builds them for `rules`: a pass per
+    /// rule, each keeping to the keys the rules route to it.
+    pub async fn syncers(&self, rules: &[Value]) -> Vec<Syncer> {
+        let fleet = self.fleet(rules).await;
+        let sync = SyncConfig::from_lookup(|_| None).expect("default sync settings");
+        fleet
+            .engines()
+            .iter()
+            .map(|engine| {
+                Syncer::new(engine.clone(), None, sync.clone(), Some(REGION.to_owned()))
+                    .for_rule_of(fleet.rules().clone())
+            })
+            .collect()
     }
 }
 

@@ -32,7 +32,8 @@ use tracing::{info, warn};
 use crate::clock::now_ms;
 use crate::error::ReplicationError;
 use crate::replicate::Replicator;
-use crate::state::checkpoint::{Acquired, Checkpoints};
+use crate::rules::RuleSet;
+use crate::state::checkpoint::{self, Acquired, Checkpoints};
 pub use config::{InventoryRequest, SyncConfig, SYNC_VARIABLES};
 pub use fanout::FanoutError;
 use plan::{ListedObject, SyncAction};
@@ -67,6 +68,9 @@ pub struct SyncRequest {
 
 pub struct Syncer {
     replicator: Replicator,
+    /// The deployment's rules, when this engine is one of several: a key is this pass's
+    /// only when the rules choose this engine's rule for its destination.
+    rules: Option<RuleSet>,
     checkpoints: Checkpoints,
     sqs: Option<aws_sdk_sqs::Client>,
     config: SyncConfig,
@@ -103,10 +107,43 @@ impl Syncer {
         Self {
             checkpoints: Checkpoints::new(replicator.state().clone()),
             replicator,
+            rules: None,
             sqs,
             config,
             region,
             progress: None,
+        }
+    }
+
+    /// This engine's pass as one of several rules' (`rules`, the deployment's): it copies
+    /// only the keys the rules route to its rule, and keeps a checkpoint of its own.
+    pub fn for_rule_of(mut self, rules: RuleSet) -> Self {
+        self.rules = Some(rules);
+        self
+    }
+
+    /// Whether `key` is this pass's: always for a deployment of one rule; else when the
+    /// rules choose this engine's rule for its destination (its tags read only if a rule
+    /// that could apply filters on them).
+    pub(crate) async fn owns(&self, key: &str) -> Result<bool, ReplicationError> {
+        let Some(rules) = &self.rules else {
+            return Ok(true);
+        };
+        let tags = if rules.needs_tags(key) {
+            let tags = self.replicator.source().tags_if_present(key, None).await?;
+            tags.unwrap_or_default().into_iter().collect()
+        } else {
+            Default::default()
+        };
+        let ours = &self.replicator.config().rule_id;
+        Ok(rules.route(key, &tags).iter().any(|r| &r.id == ours))
+    }
+
+    /// Where this pass keeps its checkpoint: per rule when there are several.
+    fn checkpoint_scope(&self, name: &str) -> String {
+        match &self.rules {
+            None => name.to_owned(),
+            Some(_) => checkpoint::rule_checkpoint_name(&self.replicator.config().rule_id, name),
         }
     }
 
@@ -127,13 +164,15 @@ impl Syncer {
         let inventory = req.inventory.as_ref().or(self.config.inventory.as_ref());
         let result = match inventory {
             None => {
-                let key = self.checkpoints.key_for(bucket, &window.prefix);
+                let key = self.checkpoints.key_named(
+                    &self.checkpoint_scope(&checkpoint::checkpoint_name(bucket, &window.prefix)),
+                );
                 (self.run_leased(&req, &window, &key).await, key)
             }
             Some(inventory) => {
-                let key = self
-                    .checkpoints
-                    .key_for_inventory(bucket, &inventory.manifest);
+                let key = self.checkpoints.key_named(&self.checkpoint_scope(
+                    &checkpoint::inventory_checkpoint_name(bucket, &inventory.manifest),
+                ));
                 (
                     self.run_inventory(&req, inventory, &window, &key).await,
                     key,

@@ -20,7 +20,7 @@ use replicator_core::verify::audit::{AuditRequest, Auditor};
 use replicator_core::verify::Options;
 use replicator_core::ReplicationError;
 use serde::Deserialize;
-use serde_json::Value;
+use serde_json::{json, Value};
 
 /// Per-run overrides.
 #[derive(Debug, Default, Deserialize, PartialEq, Eq)]
@@ -101,14 +101,27 @@ pub enum SyncFailed {
     Input(String),
     #[error(transparent)]
     Run(#[from] ReplicationError),
+    /// One rule's run of several failed (the others ran): the first failure, named.
+    #[error("rule {rule:?} (to s3://{destination}), {failed} of {rules} rules failed: {error}")]
+    Rule {
+        rule: String,
+        destination: String,
+        failed: usize,
+        rules: usize,
+        error: Box<SyncFailed>,
+    },
 }
 
 impl From<SyncFailed> for lambda_runtime::Diagnostic {
     fn from(e: SyncFailed) -> Self {
-        let error_type = match &e {
+        let mut inner = &e;
+        while let SyncFailed::Rule { error, .. } = inner {
+            inner = error;
+        }
+        let error_type = match inner {
             SyncFailed::Input(_) => "SyncInputInvalid",
             SyncFailed::Run(r) if r.is_retryable() => "SyncFailed.Retryable",
-            SyncFailed::Run(_) => "SyncFailed.Permanent",
+            SyncFailed::Run(_) | SyncFailed::Rule { .. } => "SyncFailed.Permanent",
         };
         lambda_runtime::Diagnostic {
             error_type: error_type.into(),
@@ -171,6 +184,66 @@ pub async fn invoke(
         .await?;
     metrics::emit(&report.emf(function));
     Ok(serde_json::to_value(report).expect("report serialises"))
+}
+
+/// Handles one invocation for a deployment of one or several rules: with one, as
+/// [`invoke`]; with several, each rule's sync in turn (an audit verifies one rule's
+/// destination, so it is refused). Each rule gets an equal share of the time left when its
+/// turn comes, so a rule that finishes early leaves its share to the next and no rule's
+/// pass starves another's. The answer names each rule's report.
+pub async fn invoke_rules(
+    syncers: &[Syncer],
+    auditor: &Auditor,
+    payload: Value,
+    deadline: Option<Instant>,
+    run_id: String,
+    function: &str,
+) -> Result<Value, SyncFailed> {
+    let [first, ..] = syncers else {
+        return Err(SyncFailed::Input("no rule to sync".into()));
+    };
+    if syncers.len() == 1 {
+        return invoke(first, auditor, payload, deadline, run_id, function).await;
+    }
+    if parse_input(payload.clone())?.verify {
+        return Err(SyncFailed::Input(format!(
+            "the audit verifies one rule's destination and REPLICATION_RULES has {} enabled rules: run `replicator verify` per destination",
+            syncers.len()
+        )));
+    }
+    let mut answers = Vec::with_capacity(syncers.len());
+    let mut failures = Vec::new();
+    for (i, syncer) in syncers.iter().enumerate() {
+        let config = syncer.replicator().config();
+        let share = deadline.map(|d| {
+            let now = Instant::now();
+            now + d.saturating_duration_since(now) / (syncers.len() - i) as u32
+        });
+        let (rule, destination) = (&config.rule_id, &config.destination.bucket);
+        match handle(syncer, payload.clone(), share, run_id.clone(), function).await {
+            Ok(report) => {
+                answers.push(json!({"rule": rule, "destination": destination, "report": report}))
+            }
+            Err(e) => {
+                tracing::error!(rule = %rule, destination = %destination, error = %e, "the rule's sync failed");
+                answers.push(
+                    json!({"rule": rule, "destination": destination, "error": e.to_string()}),
+                );
+                failures.push((rule.clone(), destination.clone(), e));
+            }
+        }
+    }
+    let failed = failures.len();
+    match failures.into_iter().next() {
+        None => Ok(json!({ "rules": answers })),
+        Some((rule, destination, error)) => Err(SyncFailed::Rule {
+            rule,
+            destination,
+            failed,
+            rules: syncers.len(),
+            error: Box::new(error),
+        }),
+    }
 }
 
 /// Handles one sync invocation and emits its metrics.

@@ -9,7 +9,7 @@ use lambda_runtime::{service_fn, LambdaEvent};
 use replicator_core::sync::{SyncConfig, Syncer};
 use replicator_core::verify::audit::Auditor;
 use replicator_core::verify::{Verifier, VerifyConfig};
-use replicator_core::{Clients, Config, Replicator};
+use replicator_core::{Config, Fleet};
 use serde_json::Value;
 
 #[tokio::main]
@@ -17,29 +17,49 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     replicator_core::logging::init_tracing();
     let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
     // A bad configuration fails the cold start with a message naming the variable (and,
-    // for REPLICATION_RULES, the rule); the rules are read from SSM or S3 once, here.
-    let config = replicator_core::logging::or_exit(Config::load_from_env(&sdk).await);
+    // for REPLICATION_RULES, the rule); the rules are read from SSM or S3 once, here. One
+    // engine per enabled rule, sharing clients per role and one memory budget.
+    let lookup = |name: &str| std::env::var(name).ok();
+    let (rules, configs) =
+        replicator_core::logging::or_exit(Config::per_rule(lookup, Some(&sdk)).await);
     let sync_config = replicator_core::logging::or_exit(SyncConfig::from_env());
     let verify_config = replicator_core::logging::or_exit(VerifyConfig::from_env());
     let region = sdk.region().map(|r| r.to_string());
-    let clients = Clients::new(&sdk, &config).await;
     let sqs = sync_config
         .queue_url
         .as_ref()
         .map(|_| aws_sdk_sqs::Client::new(&sdk));
     let function =
         std::env::var("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_else(|_| "scheduled-sync".into());
-    tracing::info!(
-        ?config,
-        ?sync_config,
-        ?verify_config,
-        "scheduled sync ready"
-    );
-    let replicator = Replicator::new(config, clients);
+    for config in &configs {
+        tracing::info!(rule = %config.rule_id, ?config, "scheduled sync rule ready");
+    }
+    tracing::info!(?sync_config, ?verify_config, "scheduled sync ready");
+    let fleet = Fleet::new(rules.clone(), configs, &sdk).await;
     let margin = sync_config.time_margin;
-    let auditor = Auditor::new(Verifier::new(replicator.clone(), verify_config), margin);
-    let syncer = Syncer::new(replicator, sqs, sync_config, region);
-    let (syncer, auditor) = (&syncer, &auditor);
+    let auditor = Auditor::new(
+        Verifier::new(fleet.engines()[0].clone(), verify_config),
+        margin,
+    );
+    let several = fleet.engines().len() > 1;
+    let syncers: Vec<Syncer> = fleet
+        .engines()
+        .iter()
+        .map(|engine| {
+            let syncer = Syncer::new(
+                engine.clone(),
+                sqs.clone(),
+                sync_config.clone(),
+                region.clone(),
+            );
+            if several {
+                syncer.for_rule_of(rules.clone())
+            } else {
+                syncer
+            }
+        })
+        .collect();
+    let (syncers, auditor) = (&syncers, &auditor);
     let function = function.as_str();
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
         let deadline = scheduled_sync::deadline_instant(event.context.deadline);
@@ -49,8 +69,8 @@ async fn main() -> Result<(), lambda_runtime::Error> {
                 .as_millis() as u64,
             "sync run starting"
         );
-        scheduled_sync::invoke(
-            syncer,
+        scheduled_sync::invoke_rules(
+            syncers,
             auditor,
             event.payload,
             Some(deadline),

@@ -179,3 +179,106 @@ async fn a_failing_destination_fails_the_message_and_its_retry_writes_only_there
         "the retry rewrote the first destination's replica"
     );
 }
+
+#[tokio::test]
+async fn the_sync_reconciles_every_destination_each_rule_with_its_own_keys_and_checkpoint() {
+    let a = ThreeAccounts::new().await;
+    let mut logs_first = a.rule("logs-first", 2, &a.first, json!({"Prefix": "logs/"}), false);
+    logs_first["Destination"]["StorageClass"] = json!("STANDARD_IA");
+    let rules = vec![
+        a.rule("all-first", 1, &a.first, json!({"Prefix": ""}), false),
+        logs_first,
+        a.rule(
+            "team-data-second",
+            1,
+            &a.second,
+            json!({"Tag": {"Key": "team", "Value": "data"}}),
+            false,
+        ),
+    ];
+    a.world.put("logs/a.txt", b"log".to_vec()).await;
+    a.world.put("other/b.txt", b"other".to_vec()).await;
+    put_tagged(&a, "data/c.csv", b"team data", "team=data").await;
+    let syncers = a.syncers(&rules).await;
+    let auditor = replicator_core::verify::audit::Auditor::new(
+        replicator_core::verify::Verifier::new(syncers[0].replicator().clone(), Default::default()),
+        std::time::Duration::from_secs(1),
+    );
+    let run = |id: &'static str| {
+        scheduled_sync::invoke_rules(&syncers, &auditor, json!({}), None, id.into(), "t")
+    };
+    let first = run("first").await.unwrap();
+    let copied = |answer: &Value, rule: &str| {
+        answer["rules"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["rule"] == rule)
+            .unwrap_or_else(|| panic!("no {rule} in {answer}"))["report"]["copied"]
+            .as_u64()
+            .unwrap()
+    };
+    // Each key once, by the rule the routing chooses for its destination.
+    assert_eq!(copied(&first, "all-first"), 2, "{first}");
+    assert_eq!(copied(&first, "logs-first"), 1, "{first}");
+    assert_eq!(copied(&first, "team-data-second"), 1, "{first}");
+    for (key, body) in [
+        ("logs/a.txt", &b"log"[..]),
+        ("other/b.txt", b"other"),
+        ("data/c.csv", b"team data"),
+    ] {
+        assert_replica_in(&a.first, key, body).await;
+    }
+    assert_eq!(
+        a.first.storage_class("logs/a.txt").await.as_deref(),
+        Some("STANDARD_IA")
+    );
+    assert_replica_in(&a.second, "data/c.csv", b"team data").await;
+    assert!(a.second.replica("other/b.txt").await.is_none());
+    // A second run copies nothing, and each rule kept its own checkpoint.
+    let second = run("second").await.unwrap();
+    for rule in ["all-first", "logs-first", "team-data-second"] {
+        assert_eq!(copied(&second, rule), 0, "{second}");
+    }
+    let checkpoints: Vec<String> = a
+        .first
+        .s3
+        .list_objects_v2()
+        .bucket(&a.first.bucket)
+        .send()
+        .await
+        .unwrap()
+        .contents()
+        .iter()
+        .filter_map(|o| o.key())
+        .filter(|k| k.contains("/sync/") || k.contains("/rule-"))
+        .map(str::to_owned)
+        .collect();
+    for rule in ["all-first", "logs-first"] {
+        assert!(
+            checkpoints
+                .iter()
+                .any(|k| k.contains(&format!("rule-{}/", rule.replace('-', "%2D")))),
+            "no checkpoint of {rule}: {checkpoints:?}"
+        );
+    }
+    let audit = run_audit(&syncers, &auditor).await;
+    assert!(audit.contains("per destination"), "{audit}");
+}
+
+async fn run_audit(
+    syncers: &[replicator_core::sync::Syncer],
+    auditor: &replicator_core::verify::audit::Auditor,
+) -> String {
+    scheduled_sync::invoke_rules(
+        syncers,
+        auditor,
+        json!({"verify": true}),
+        None,
+        "a".into(),
+        "t",
+    )
+    .await
+    .expect_err("an audit of several rules is refused")
+    .to_string()
+}

@@ -56,6 +56,23 @@ pub fn checkpoint_name(source_bucket: &str, prefix: &str) -> String {
     format!("sync/{source_bucket}/{}.json", scope_name(prefix))
 }
 
+/// The name of an inventory pass's checkpoint: per source bucket and manifest location.
+pub fn inventory_checkpoint_name(source_bucket: &str, manifest: &str) -> String {
+    let fnv = manifest.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    });
+    format!("sync/{source_bucket}/inventory-{fnv:016x}.json")
+}
+
+/// The name of one rule's checkpoint `name`, in a deployment of several rules.
+pub fn rule_checkpoint_name(rule_id: &str, name: &str) -> String {
+    use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
+    format!(
+        "rule-{}/{name}",
+        utf8_percent_encode(rule_id, NON_ALPHANUMERIC)
+    )
+}
+
 /// A prefix as a name fit for a key: `all`, or `prefix-` and the prefix percent-encoded.
 pub fn scope_name(prefix: &str) -> String {
     use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
@@ -109,10 +126,7 @@ impl Checkpoints {
     /// The checkpoint of inventory passes over `manifest` (an `s3://` URL: a manifest, or an
     /// inventory's location), for `source_bucket`.
     pub fn key_for_inventory(&self, source_bucket: &str, manifest: &str) -> String {
-        let fnv = manifest.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-            (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
-        });
-        self.key_named(&format!("sync/{source_bucket}/inventory-{fnv:016x}.json"))
+        self.key_named(&inventory_checkpoint_name(source_bucket, manifest))
     }
 
     /// The checkpoint; a default one (a new pass) when there is none. One that is not the

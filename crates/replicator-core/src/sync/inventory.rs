@@ -409,6 +409,11 @@ impl Syncer {
     /// told.
     async fn selected_step(&self, row: &Row, found: Found, dry_run: bool, window: &Window) -> Step {
         let r = &self.replicator;
+        match self.owns(&row.key).await {
+            Ok(true) => {}
+            Ok(false) => return Step::NotSelected,
+            Err(e) => return Step::Failed(e.to_string()),
+        }
         let current = ObjectRequest::created(r.config().source.bucket.clone(), row.key.clone());
         if matches!(&found, Found::NativeReplica(v) if v.is_some() && *v == row.version_id) {
             return Step::Skipped;

@@ -29,6 +29,12 @@ impl Syncer {
             SyncAction::Changed(o) => (o, true, false),
             SyncAction::Check(o) => (o, false, false),
         };
+        match self.owns(&object.key).await {
+            Ok(true) => {}
+            // Another rule's (of this destination, or of none): not this pass's work.
+            Ok(false) => return Step::NotSelected,
+            Err(e) => return Step::Failed(e.to_string()),
+        }
         let mut request =
             ObjectRequest::created(r.config().source.bucket.clone(), object.key.clone());
         if !retry {
