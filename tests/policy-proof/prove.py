@@ -372,9 +372,9 @@ def main(log_dir, binary):
     expect_deny = []
     every = [w for ws in by_bucket.values() for w in ws.values()]
     for r, who, mapped in engine:
-        if r.get("action") == "AssumeRole" and (r.get("role_arn") or "").startswith(
-                f"arn:aws:iam::{SECOND_DESTINATION_ACCOUNT}:"):
-            unproven[SECOND_DESTINATION_UNPROVEN + " (AssumeRole)"] += 1
+        second = f"arn:aws:iam::{SECOND_DESTINATION_ACCOUNT}:"
+        if ((r.get("role_arn") if r.get("action") == "AssumeRole" else r.get("session_role")) or "").startswith(second):
+            unproven[SECOND_DESTINATION_UNPROVEN + " (its role's requests)"] += 1
             continue
         candidates = worlds_for(r, by_bucket, every)
         if r.get("action") == "AssumeRole" and r.get("external_id") != EXTERNAL_ID:

@@ -15,7 +15,9 @@ use replicator_core::sync::{SyncConfig, Syncer};
 use replicator_core::{Config, Fleet};
 use serde_json::{json, Value};
 
-use crate::world::{acting_as, create_bucket, create_key, s3_client, unique};
+use crate::world::{
+    acting_as, create_bucket, create_destination_role, create_key, s3_client, unique,
+};
 use crate::{World, DESTINATION_ACCOUNT, DESTINATION_ROLE, EXTERNAL_ID, REGION};
 
 pub const SECOND_ACCOUNT: &str = "333333333333";
@@ -55,6 +57,7 @@ impl ThreeAccounts {
             key_arn: world.destination_key_arn.clone(),
         };
         let sdk = acting_as(&world.source_sdk, SECOND_ROLE).await;
+        create_destination_role(&sdk).await;
         let s3 = s3_client(&sdk);
         let (key_id, key_arn) = create_key(&sdk, "second replica key").await;
         let default_key = create_key(&sdk, "second destination bucket default key")
@@ -113,6 +116,22 @@ impl ThreeAccounts {
             ("S3_FORCE_PATH_STYLE", "true".to_owned()),
             ("AWS_LAMBDA_FUNCTION_NAME", "three-accounts-test".to_owned()),
         ])
+    }
+
+    /// `replicator ARGS…` for a deployment of `rules`: its exit code and output.
+    pub async fn cli(&self, args: &[&str], rules: &[Value]) -> (i32, String) {
+        self.world.register();
+        let mut argv = vec!["replicator".to_owned()];
+        argv.extend(args.iter().map(|a| a.to_string()));
+        for (k, v) in self.vars(rules) {
+            if k != "AWS_LAMBDA_FUNCTION_NAME" {
+                argv.push(format!("--{}", k.to_ascii_lowercase().replace('_', "-")));
+                argv.push(v);
+            }
+        }
+        let mut out = Vec::new();
+        let code = replicator_cli::run(argv, Some(self.world.source_sdk.clone()), &mut out).await;
+        (code, String::from_utf8(out).unwrap())
     }
 
     /// The engines a cold start builds for `rules`: one per enabled rule.

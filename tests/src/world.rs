@@ -416,7 +416,7 @@ pub fn trust_policy(doctor_until: Option<&str>) -> Value {
 
 /// The destination role in the destination account's IAM (the emulator's STS does not need
 /// it; the doctor reads its trust policy), once per emulator.
-async fn create_destination_role(destination: &SdkConfig) {
+pub(crate) async fn create_destination_role(destination: &SdkConfig) {
     let name = DESTINATION_ROLE.rsplit('/').next().unwrap();
     let created = aws_sdk_iam::Client::new(destination)
         .create_role()

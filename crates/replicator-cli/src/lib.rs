@@ -216,6 +216,25 @@ pub async fn run(args: Vec<String>, sdk: Option<SdkConfig>, out: &mut dyn Write)
             }
         };
     }
+    if name == "doctor" {
+        // Every rule's destination, one after another.
+        let configs = match Config::per_rule(lookup(&matches), sdk.as_ref()).await {
+            Ok((_, configs)) => configs,
+            Err(e) => {
+                let _ = writeln!(out, "invalid configuration: {e}");
+                return EXIT_USAGE;
+            }
+        };
+        let sdk = match sdk {
+            Some(s) => s,
+            None => load_sdk(&matches).await,
+        };
+        let options = doctor::Options {
+            function_role_arn: sub.get_one::<String>("function-role-arn").cloned(),
+            copier_queue_arn: sub.get_one::<String>("copier-queue-arn").cloned(),
+        };
+        return run_doctor(&sdk, &configs, options, sub.get_flag("json"), out).await;
+    }
     let config = match &sdk {
         Some(sdk) => Config::load(lookup(&matches), sdk).await,
         None => Config::from_lookup(lookup(&matches)),
@@ -232,13 +251,6 @@ pub async fn run(args: Vec<String>, sdk: Option<SdkConfig>, out: &mut dyn Write)
         None => load_sdk(&matches).await,
     };
     match name {
-        "doctor" => {
-            let options = doctor::Options {
-                function_role_arn: sub.get_one::<String>("function-role-arn").cloned(),
-                copier_queue_arn: sub.get_one::<String>("copier-queue-arn").cloned(),
-            };
-            run_doctor(&sdk, &config, options, sub.get_flag("json"), out).await
-        }
         "copy" => backfill::copy(&sdk, config, sub, out).await,
         "sync" => {
             let sync_config = match SyncConfig::from_lookup(lookup(&matches)) {
@@ -261,14 +273,85 @@ pub async fn run(args: Vec<String>, sdk: Option<SdkConfig>, out: &mut dyn Write)
     }
 }
 
+/// The doctor's checks of every rule's destination (rules that write alike are checked
+/// once): one report as before for one, and with several a section per rule, titled with
+/// it (`--json`: `{"ok", "destinations": [{"rule", "destination", "ok", "checks"}]}`).
 async fn run_doctor(
     sdk: &SdkConfig,
-    config: &Config,
+    configs: &[Config],
     options: doctor::Options,
     json: bool,
     out: &mut dyn Write,
 ) -> i32 {
-    let checks = doctor::run(sdk, config, options).await;
+    let mut distinct: Vec<&Config> = Vec::new();
+    for c in configs {
+        let alike = |d: &&Config| {
+            d.destination.bucket == c.destination.bucket
+                && d.destination.role_arn == c.destination.role_arn
+                && d.destination.kms_key_id == c.destination.kms_key_id
+                && d.destination.prefix == c.destination.prefix
+                && d.source.key_prefix == c.source.key_prefix
+        };
+        if !distinct.iter().any(alike) {
+            distinct.push(c);
+        }
+    }
+    let mut sections = Vec::with_capacity(distinct.len());
+    for config in &distinct {
+        sections.push((*config, doctor::run(sdk, config, options.clone()).await));
+    }
+    let failed = sections
+        .iter()
+        .any(|(_, checks)| checks.iter().any(|c| c.status == doctor::Status::Fail));
+    match sections.as_slice() {
+        [(_, checks)] => print_checks(checks, json, out),
+        _ if json => {
+            let destinations: Vec<serde_json::Value> = sections
+                .iter()
+                .map(|(config, checks)| {
+                    serde_json::json!({
+                        "rule": config.rule_id,
+                        "destination": config.destination.bucket,
+                        "ok": !checks.iter().any(|c| c.status == doctor::Status::Fail),
+                        "checks": checks,
+                    })
+                })
+                .collect();
+            let doc = serde_json::json!({"ok": !failed, "destinations": destinations});
+            let _ = writeln!(
+                out,
+                "{}",
+                serde_json::to_string_pretty(&doc).expect("serialisable")
+            );
+        }
+        _ => {
+            for (config, checks) in &sections {
+                let _ = writeln!(
+                    out,
+                    "\n== rule {:?}: s3://{}{} (account {}) ==",
+                    config.rule_id,
+                    config.destination.bucket,
+                    if config.destination.prefix.is_empty() {
+                        String::new()
+                    } else {
+                        format!("/{}", config.destination.prefix)
+                    },
+                    config.destination.account_id
+                );
+                print_checks(checks, false, out);
+            }
+        }
+    }
+    if failed {
+        EXIT_FAILED
+    } else {
+        EXIT_OK
+    }
+}
+
+/// One destination's checks: JSON, or a line each and then the cause and fix of each that
+/// did not pass.
+fn print_checks(checks: &[doctor::Check], json: bool, out: &mut dyn Write) {
     let failed = checks.iter().any(|c| c.status == doctor::Status::Fail);
     if json {
         let doc = serde_json::json!({"ok": !failed, "checks": checks});
@@ -278,7 +361,7 @@ async fn run_doctor(
             serde_json::to_string_pretty(&doc).expect("serialisable")
         );
     } else {
-        for c in &checks {
+        for c in checks {
             let mark = match c.status {
                 doctor::Status::Pass => "✓",
                 doctor::Status::Warn => "!",
@@ -302,11 +385,6 @@ async fn run_doctor(
             .filter(|c| c.status == doctor::Status::Pass)
             .count();
         let _ = writeln!(out, "\n{passed} of {} checks passed", checks.len());
-    }
-    if failed {
-        EXIT_FAILED
-    } else {
-        EXIT_OK
     }
 }
 

@@ -282,3 +282,40 @@ async fn run_audit(
     .expect_err("an audit of several rules is refused")
     .to_string()
 }
+
+#[tokio::test]
+async fn doctor_checks_every_destination_and_names_the_one_that_fails() {
+    let a = ThreeAccounts::new().await;
+    let rules = vec![
+        a.rule("to-first", 1, &a.first, json!({"Prefix": ""}), false),
+        a.rule("to-second", 1, &a.second, json!({"Prefix": ""}), false),
+    ];
+    aws_sdk_kms::Client::new(&a.second.sdk)
+        .disable_key()
+        .key_id(&a.second.key_id)
+        .send()
+        .await
+        .unwrap();
+    let (code, out) = a.cli(&["doctor", "--json"], &rules).await;
+    let doc: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
+    assert_eq!(code, 1, "{doc}");
+    let sections = doc["destinations"].as_array().expect("a section per rule");
+    let section = |rule: &str| {
+        sections
+            .iter()
+            .find(|s| s["rule"] == rule)
+            .unwrap_or_else(|| panic!("no {rule}: {doc}"))
+    };
+    assert_eq!(section("to-first")["ok"], true, "{doc}");
+    assert_eq!(section("to-first")["destination"], a.first.bucket);
+    let second = section("to-second");
+    assert_eq!(second["ok"], false, "{doc}");
+    let failing: Vec<&str> = second["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["status"] == "fail")
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(failing, ["destination KMS key"], "{doc}");
+}
