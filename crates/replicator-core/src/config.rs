@@ -6,11 +6,13 @@
 //! runs ([`RuntimeConfig`]) — each read by its own function through one [`env::Env`] reader.
 //!
 //! Where replicas go is a [`RuleSet`] either way: `REPLICATION_RULES` (a document, see
-//! [`crate::rules`]) or the single-destination variables, which are one rule. The engine
-//! carries out one rule today ([`RuleSet::single_rule`]); the destination and the source
-//! prefix are read from it.
+//! [`crate::rules`]) or the single-destination variables, which are one rule. A `Config`
+//! is one rule's: [`Config::per_rule`] gives one per enabled rule (the functions run an
+//! engine for each, [`crate::fleet::Fleet`]); [`Config::from_lookup`] and [`Config::load`]
+//! the one rule of a single-engine command ([`RuleSet::single_rule`]).
 
 pub mod env;
+mod sets;
 pub mod validate;
 
 use std::fmt;
@@ -19,9 +21,10 @@ use thiserror::Error;
 
 use crate::budget::STREAMED_PART_BYTES;
 use crate::plan::transfer::{Limits, MAX_PART_SIZE, MAX_SINGLE_PUT, MIN_PART_SIZE};
-use crate::rules::load::Source as RulesSource;
-use crate::rules::{Rule, RuleSet, RulesError, ServerSideCopy, SINGLE_DESTINATION_VARIABLES};
+
+use crate::rules::{Rule, RuleSet, RulesError, ServerSideCopy};
 use env::{invalid, Env};
+use sets::{fetch_rules, read_rules};
 
 /// One KiB, MiB and GiB in bytes.
 pub const KIB: u64 = 1024;
@@ -282,52 +285,6 @@ impl Config {
         Self::build(&env, source, rules)
     }
 
-    /// One configuration per destination bucket (see [`RuleSet::by_destination`]), each
-    /// with that destination's rules alone, from settings read through `lookup`, with
-    /// `REPLICATION_RULES` read from where it says (`sdk` for `ssm:` and `s3://`). What
-    /// `replicator policies` prints per destination; each destination must still be one
-    /// rule the engine can carry out ([`RuleSet::single_rule`]).
-    pub async fn per_destination(
-        lookup: impl Fn(&str) -> Option<String>,
-        sdk: Option<&aws_config::SdkConfig>,
-    ) -> Result<Vec<Self>, ConfigError> {
-        let env = Env::new(lookup);
-        let source = SourceConfig::read(&env)?;
-        let rules = fetch_rules(&env, sdk).await?;
-        let destinations = rules.by_destination();
-        if destinations.is_empty() {
-            // No rule is enabled: the same error as for one destination.
-            return Self::build(&env, source, rules).map(|c| vec![c]);
-        }
-        destinations
-            .into_iter()
-            .map(|one| Self::build(&env, source.clone(), one))
-            .collect()
-    }
-
-    /// The rule set and one configuration per enabled rule, in document order: what the
-    /// functions run, an engine per rule ([`crate::fleet::Fleet`]). `REPLICATION_RULES` is
-    /// read from where it says (`sdk` for `ssm:` and `s3://`).
-    pub async fn per_rule(
-        lookup: impl Fn(&str) -> Option<String>,
-        sdk: Option<&aws_config::SdkConfig>,
-    ) -> Result<(RuleSet, Vec<Self>), ConfigError> {
-        let env = Env::new(lookup);
-        let source = SourceConfig::read(&env)?;
-        let rules = fetch_rules(&env, sdk).await?;
-        let configs = rules
-            .rules()
-            .iter()
-            .filter(|r| r.enabled)
-            .map(|rule| Self::of_rule(&env, source.clone(), RuleSet::only(rule.clone())))
-            .collect::<Result<Vec<_>, _>>()?;
-        if configs.is_empty() {
-            // No rule is enabled: the same error as for one engine.
-            rules.single_rule()?;
-        }
-        Ok((rules, configs))
-    }
-
     fn build<F: Fn(&str) -> Option<String>>(
         env: &Env<F>,
         source: SourceConfig,
@@ -377,53 +334,6 @@ impl Config {
             max_in_flight_bytes: self.transfer.max_in_flight_bytes,
         }
     }
-}
-
-/// The rule set: the document `REPLICATION_RULES` holds (inline, or as `fetched`), or the
-/// single-destination variables' one rule. Never both.
-/// The rule set, with `REPLICATION_RULES` fetched first when it names SSM or S3 and `sdk`
-/// is given (without it such a document is an error that names where it is).
-async fn fetch_rules<F: Fn(&str) -> Option<String>>(
-    env: &Env<F>,
-    sdk: Option<&aws_config::SdkConfig>,
-) -> Result<RuleSet, ConfigError> {
-    let fetched = match (env.get("REPLICATION_RULES"), sdk) {
-        (Some(value), Some(sdk)) => match RulesSource::parse(&value)? {
-            remote if remote.is_remote() => Some(
-                remote
-                    .fetch(sdk, env.flag("S3_FORCE_PATH_STYLE", false)?)
-                    .await?,
-            ),
-            _ => None,
-        },
-        _ => None,
-    };
-    read_rules(env, fetched)
-}
-
-fn read_rules<F: Fn(&str) -> Option<String>>(
-    env: &Env<F>,
-    fetched: Option<String>,
-) -> Result<RuleSet, ConfigError> {
-    let Some(value) = env.get("REPLICATION_RULES") else {
-        return RuleSet::from_variables(env);
-    };
-    if let Some(variable) = SINGLE_DESTINATION_VARIABLES
-        .iter()
-        .find(|v| env.get(v).is_some())
-    {
-        return Err(ConfigError::WithRules { variable });
-    }
-    let text = match (fetched, RulesSource::parse(&value)?) {
-        (Some(text), _) => text,
-        (None, RulesSource::Inline(text)) => text,
-        (None, remote) => {
-            return Err(ConfigError::RulesNotRead {
-                location: remote.location(),
-            })
-        }
-    };
-    Ok(RuleSet::from_json(&text)?)
 }
 
 impl SourceConfig {

@@ -250,7 +250,7 @@ pub enum RulesError {
     Unreadable { location: String, message: String },
     #[error("the rules at {location} are larger than {limit} bytes")]
     TooLarge { location: String, limit: u64 },
-    #[error("{message} (this version of the engine replicates to one destination through one rule; several destinations are planned)")]
+    #[error("{message}: this command carries out one rule (the functions and `replicator doctor`, `policies` and `rules` take any rule set; `replicator copy`, `sync` and `verify` one enabled rule without tags so far)")]
     EngineLimitation { message: String },
 }
 
@@ -303,8 +303,60 @@ impl RuleSet {
             .collect()
     }
 
-    /// What the engine can carry out today: exactly one enabled rule, without tags. A rule
-    /// set it cannot carry out is refused at start-up, never reduced to its first rule.
+    /// For the enabled rules of one destination bucket: the source prefix and the replica
+    /// key prefix they all fall under (what one policy must grant). Rules of one bucket
+    /// with different roles or replica keys are refused, naming both.
+    pub fn common_prefixes(&self) -> Result<(String, String), RulesError> {
+        let enabled: Vec<&Rule> = self.rules.iter().filter(|r| r.enabled).collect();
+        let Some(first) = enabled.first() else {
+            return Ok((String::new(), String::new()));
+        };
+        for r in &enabled[1..] {
+            let (a, b) = (&first.destination, &r.destination);
+            let differs = if a.role_arn != b.role_arn {
+                Some("RoleArn")
+            } else if a.kms_key_id != b.kms_key_id {
+                Some("ReplicaKmsKeyID")
+            } else {
+                None
+            };
+            if let Some(field) = differs {
+                return Err(RulesError::Conflict {
+                    rule: RuleRef::Id(r.id.clone()),
+                    message: format!(
+                        "replicates to bucket {} as rule {:?} does, with another {field}: the policies of one destination grant one role and one replica key",
+                        b.bucket, first.id
+                    ),
+                });
+            }
+        }
+        let common = |items: Vec<&str>| -> String {
+            let mut common = items[0].to_owned();
+            for item in &items[1..] {
+                let shared = common
+                    .char_indices()
+                    .zip(item.chars())
+                    .take_while(|((_, a), b)| a == b)
+                    .last()
+                    .map_or(0, |((i, a), _)| i + a.len_utf8());
+                common.truncate(shared);
+            }
+            common
+        };
+        Ok((
+            common(enabled.iter().map(|r| r.filter.prefix.as_str()).collect()),
+            common(
+                enabled
+                    .iter()
+                    .map(|r| r.destination.key_prefix.as_str())
+                    .collect(),
+            ),
+        ))
+    }
+
+    /// What a single-engine command (`replicator copy`, `sync`, `verify`) carries out:
+    /// exactly one enabled rule, without tags. A rule set it cannot carry out is refused,
+    /// never reduced to its first rule; the functions take any ([`crate::fleet::Fleet`]).
     pub fn single_rule(&self) -> Result<&Rule, RulesError> {
         let enabled: Vec<&Rule> = self.rules.iter().filter(|r| r.enabled).collect();
         let limitation = |message: String| Err(RulesError::EngineLimitation { message });

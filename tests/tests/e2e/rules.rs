@@ -501,7 +501,8 @@ async fn malformed_documents_fail_start_up_naming_the_rule() {
 }
 
 #[tokio::test]
-async fn rules_beside_single_destination_variables_or_for_two_destinations_fail_clearly() {
+async fn rules_beside_single_destination_variables_or_two_destinations_in_a_one_rule_command_fail_clearly(
+) {
     let world = World::new().await;
     let one = json!({"Rules": [world_rule(&world, "only", 1, json!({}))]}).to_string();
     let mut vars = world.vars();
@@ -527,6 +528,13 @@ async fn rules_beside_single_destination_variables_or_for_two_destinations_fail_
         text.contains(&world.destination_bucket) && text.contains("another-replica-bucket"),
         "{text}"
     );
+    // What does take them: the functions' engines, one per rule.
+    let vars = rules_vars(&world, &two);
+    let (_, configs) = Config::per_rule(|k| vars.get(k).cloned(), None)
+        .await
+        .expect("the functions take two destinations");
+    let rules: Vec<&str> = configs.iter().map(|c| c.rule_id.as_str()).collect();
+    assert_eq!(rules, ["first", "second"]);
 }
 
 #[tokio::test]
