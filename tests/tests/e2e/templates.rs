@@ -659,3 +659,67 @@ fn the_audit_schedule_invokes_the_sync_function_with_an_input_it_takes_as_an_aud
         assert_eq!(overrides.deep, is_deep, "{text}");
     }
 }
+
+#[test]
+fn with_a_rules_parameter_the_functions_take_the_rules_alone_and_may_assume_every_role_they_name() {
+    let template = load("template.yaml");
+    let uses_rules = &template["Conditions"]["UsesRules"];
+    assert!(
+        !holds(&template, uses_rules, &[]),
+        "one destination by default"
+    );
+    assert!(holds(
+        &template,
+        uses_rules,
+        &[("ReplicationRulesParameter", "/replicator/rules")]
+    ));
+    let yaml = |text: &str| serde_yaml::from_str::<Value>(text).unwrap();
+    for function in ["EventCopierFunction", "ScheduledSyncFunction"] {
+        let vars = &template["Resources"][function]["Properties"]["Environment"]["Variables"];
+        assert_eq!(
+            vars["REPLICATION_RULES"],
+            yaml(r#"!If [UsesRules, !Sub "ssm:${ReplicationRulesParameter}", ""]"#),
+            "{function}"
+        );
+        // Every single-destination variable is unset with the rules (the engine refuses
+        // both forms at once) and its parameter's otherwise.
+        for variable in replicator_core::rules::SINGLE_DESTINATION_VARIABLES {
+            let Value::Tagged(t) = &vars[*variable] else {
+                panic!("{function} {variable}: {:?}", vars[*variable])
+            };
+            assert_eq!(t.tag.to_string(), "!If", "{function} {variable}");
+            assert_eq!(t.value[0], yaml("UsesRules"), "{function} {variable}");
+            assert_eq!(t.value[1], yaml(r#""""#), "{function} {variable}");
+            assert!(reference(&t.value[2]).is_some(), "{function} {variable}");
+        }
+    }
+    let mut found = Vec::new();
+    statements(
+        &template["Resources"]["FunctionRole"]["Properties"]["Policies"],
+        &mut found,
+    );
+    let sid = |name: &str| {
+        found
+            .iter()
+            .find(|s| s.get("Sid").and_then(Value::as_str) == Some(name))
+            .unwrap_or_else(|| panic!("no statement {name}"))
+    };
+    assert_eq!(
+        sid("AssumeDestinationRole")["Resource"],
+        yaml(
+            r#"!If [UsesRules, !Split [",", !Sub "${RulesDestinationRoleArns}"], !Ref DestinationRoleArn]"#
+        )
+    );
+    assert_eq!(
+        sid("ReadReplicationRules")["Action"],
+        yaml("ssm:GetParameter")
+    );
+    // The template refuses a rules deployment without its roles, and one that also names a
+    // destination bucket.
+    let rules = template["Rules"]["DestinationsFromRules"]["Assertions"]
+        .as_sequence()
+        .unwrap();
+    assert!(serde_yaml::to_string(rules)
+        .unwrap()
+        .contains("RulesDestinationRoleArns"));
+}
