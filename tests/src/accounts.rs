@@ -43,7 +43,12 @@ pub struct ThreeAccounts {
 
 impl ThreeAccounts {
     pub async fn new() -> Self {
-        let mut world = World::new().await;
+        Self::on(&crate::emulator().endpoint()).await
+    }
+
+    /// The three accounts on the emulator at `endpoint`.
+    pub async fn on(endpoint: &str) -> Self {
+        let mut world = World::on(endpoint).await;
         // The policy proof evaluates the first destination's requests against this world's
         // single-destination policies: they must grant what a delete marker rule does.
         world.set("REPLICATE_DELETES", "true");

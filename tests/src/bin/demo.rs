@@ -1,7 +1,10 @@
 //! The local demo: provisions two accounts on a fresh moto server, uploads objects, runs the
 //! real `event-copier` binary under `cargo lambda watch` on an event of every trigger shape,
-//! and verifies each replica independently (bytes, KMS key, metadata). Exit code 1 on any
-//! FAIL. Run it with `./scripts/demo`.
+//! and verifies each replica independently (bytes, KMS key, metadata); then a rule set
+//! replicating to two destination accounts. Exit code 1 on any FAIL. Run it with `./scripts/demo`.
+
+#[path = "demo/two.rs"]
+mod two;
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -333,6 +336,7 @@ async fn main() -> ExitCode {
         println!("\nreplayed event: {versions} replica versions                FAIL");
     }
     failures += native.check(&world).await;
+    failures += two::run(&emulator.endpoint(), dir.path()).await;
     println!("\n$ replicator doctor --copier-queue-arn …   (healthy setup)");
     let code = doctor(&world, &native.queue_arn).await;
     if code != 0 {
@@ -352,7 +356,8 @@ async fn main() -> ExitCode {
     if failures == 0 {
         println!(
             "\nPASS: every object replicated, byte-identical, encrypted with the destination key; \
-             a native replica left alone, a native failure healed; doctor passes, then names the disabled key"
+             a native replica left alone, a native failure healed; a rule set reaches two destination accounts; \
+             doctor passes, then names the disabled key"
         );
         ExitCode::SUCCESS
     } else {

@@ -1,4 +1,4 @@
-//! The compiled `event-copier` binary under the Lambda Runtime API (`cargo lambda watch`),
+//! The compiled binaries under the Lambda Runtime API (`cargo lambda watch`),
 //! invoked with `cargo lambda invoke --data-file` on fixtures from `events/`.
 
 use replicator_tests::cargo_lambda::{function_env, LambdaWatch};
@@ -90,5 +90,84 @@ fn the_binary_refuses_to_start_with_a_bad_configuration() {
         );
         assert!(!out.status.success(), "{text}");
         assert!(text.contains(expected), "{text}");
+    }
+}
+
+/// Both binaries with REPLICATION_RULES in SSM, as template.yaml deploys them: one event and
+/// one scheduled run reach the two destination accounts the rules choose.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_binaries_take_a_rule_set_from_ssm_and_reach_two_destination_accounts() {
+    use replicator_tests::accounts::ThreeAccounts;
+    use serde_json::json;
+    let a = ThreeAccounts::new().await;
+    let rules = vec![
+        a.rule("all-to-first", 1, &a.first, json!({}), false),
+        a.rule(
+            "reports-to-second",
+            1,
+            &a.second,
+            json!({"Prefix": "reports/"}),
+            false,
+        ),
+    ];
+    let name = format!("/runtime-test/rules-{}", a.world.source_bucket);
+    aws_sdk_ssm::Client::new(&a.world.source_sdk)
+        .put_parameter()
+        .name(&name)
+        .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
+        .value(json!({ "Rules": rules }).to_string())
+        .send()
+        .await
+        .unwrap();
+    let new_version = a.world.put("reports/new.csv", b"new".to_vec()).await;
+    a.world.put("reports/old.csv", b"old".to_vec()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let event_file = dir.path().join("event.json");
+    let event = s3_event(&a.world, "reports/new.csv", &new_version, 3);
+    std::fs::write(&event_file, event.to_string()).unwrap();
+    let schedule_file = dir.path().join("schedule.json");
+    std::fs::write(&schedule_file, a.world.fixture("schedule.json").to_string()).unwrap();
+    let mut env: Vec<(String, String)> = function_env(&a.world)
+        .into_iter()
+        .filter(|(k, _)| {
+            !replicator_core::rules::SINGLE_DESTINATION_VARIABLES.contains(&k.as_str())
+        })
+        .collect();
+    env.push(("REPLICATION_RULES".into(), format!("ssm:{name}")));
+    let log = dir.path().join("watch.log");
+    let (copied, synced, log) = tokio::task::spawn_blocking(move || {
+        let watch = LambdaWatch::start(&env, &log);
+        let copied = watch.invoke("event-copier", &event_file);
+        let synced = watch.invoke("scheduled-sync", &schedule_file);
+        (
+            copied,
+            synced,
+            std::fs::read_to_string(&log).unwrap_or_default(),
+        )
+    })
+    .await
+    .unwrap();
+    let copied = copied.unwrap_or_else(|e| panic!("{e}\n--- watch log ---\n{log}"));
+    assert_eq!(
+        copied["copied"], 2,
+        "one object, two destinations: {copied}"
+    );
+    let synced = synced.unwrap_or_else(|e| panic!("{e}\n--- watch log ---\n{log}"));
+    let rules = synced["rules"].as_array().expect("a report per rule");
+    let copied_by =
+        |rule: &str| rules.iter().find(|r| r["rule"] == rule).unwrap()["report"]["copied"].clone();
+    assert_eq!(copied_by("all-to-first"), 1, "{synced}");
+    assert_eq!(copied_by("reports-to-second"), 1, "{synced}");
+    for d in [&a.first, &a.second] {
+        for (key, body) in [
+            ("reports/new.csv", &b"new"[..]),
+            ("reports/old.csv", b"old"),
+        ] {
+            let (got, kms) = d.replica(key).await.expect("a replica");
+            assert_eq!(
+                (got.as_slice(), kms.as_deref()),
+                (body, Some(d.key_arn.as_str()))
+            );
+        }
     }
 }
