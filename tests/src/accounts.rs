@@ -159,14 +159,27 @@ impl ThreeAccounts {
     /// The scheduled sync's engines as its cold start builds them for `rules`: a pass per
     /// rule, each keeping to the keys the rules route to it.
     pub async fn syncers(&self, rules: &[Value]) -> Vec<Syncer> {
+        self.syncers_fanning_out(rules, None).await
+    }
+
+    /// [`ThreeAccounts::syncers`], sending their copies to the copier queue `queue`.
+    pub async fn syncers_fanning_out(&self, rules: &[Value], queue: Option<&str>) -> Vec<Syncer> {
         let fleet = self.fleet(rules).await;
-        let sync = SyncConfig::from_lookup(|_| None).expect("default sync settings");
+        let queue = queue.map(str::to_owned);
+        let sync = SyncConfig::from_lookup(|k| queue.clone().filter(|_| k == "SYNC_QUEUE_URL"))
+            .expect("sync settings");
+        let sqs = queue.map(|_| aws_sdk_sqs::Client::new(&self.world.source_sdk));
         fleet
             .engines()
             .iter()
             .map(|engine| {
-                Syncer::new(engine.clone(), None, sync.clone(), Some(REGION.to_owned()))
-                    .for_rule_of(fleet.rules().clone())
+                Syncer::new(
+                    engine.clone(),
+                    sqs.clone(),
+                    sync.clone(),
+                    Some(REGION.to_owned()),
+                )
+                .for_rule_of(fleet.rules().clone())
             })
             .collect()
     }

@@ -247,13 +247,22 @@ impl Handler {
     fn tally(&self, results: &[Copies], facts: &[EventFacts]) -> Tally {
         let now = now_ms();
         let mut tally = Tally::default();
+        let several = self.scope.destination_buckets.len() > 1;
         for (copies, f) in results.iter().zip(facts) {
-            for (_, r) in &copies.0 {
+            for (destination, r) in &copies.0 {
                 match r {
                     Ok(o) => {
                         tally.record(o, f.time_ms.map(|t| now - t), f.native_failure.as_deref())
                     }
-                    Err(_) => tally.failed += 1,
+                    Err(_) => {
+                        tally.failed += 1;
+                        if let Some(bucket) = destination.as_ref().filter(|_| several) {
+                            *tally
+                                .failed_by_destination
+                                .entry(bucket.clone())
+                                .or_default() += 1;
+                        }
+                    }
                 }
             }
         }

@@ -411,6 +411,10 @@ fn print_policies(configs: &[Config], sub: &ArgMatches, out: &mut dyn Write) -> 
         show_external_id: sub.get_flag("show-external-id"),
         deletes: sync_deletes,
         audit_bucket,
+        rules_location: sub
+            .get_one::<String>("REPLICATION_RULES")
+            .and_then(|v| replicator_core::rules::load::Source::parse(v).ok())
+            .filter(|s| s.is_remote()),
     };
     let bundle = match policies::bundle(configs, &options) {
         Ok(b) => b,

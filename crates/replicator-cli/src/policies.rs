@@ -27,6 +27,8 @@ pub struct Options {
     pub deletes: bool,
     /// AUDIT_BUCKET, when the scheduled audit writes its evidence to a bucket of its own.
     pub audit_bucket: Option<String>,
+    /// REPLICATION_RULES, when the functions read it from SSM or S3 at cold start.
+    pub rules_location: Option<replicator_core::rules::load::Source>,
 }
 
 pub const EXTERNAL_ID_PLACEHOLDER: &str =
@@ -117,6 +119,9 @@ fn source_statements(configs: &[Config], options: &Options) -> Vec<Value> {
         json!({"Sid": "AssumeDestinationRole", "Effect": "Allow", "Action": "sts:AssumeRole",
                "Resource": one_or_many(roles)}),
     ];
+    if let Some(statement) = read_rules_statement(partition, options) {
+        statements.push(statement);
+    }
     if let Some(key) = &options.source_key_arn {
         let region = region_of(key).unwrap_or("REGION");
         statements.push(json!({
@@ -125,6 +130,34 @@ fn source_statements(configs: &[Config], options: &Options) -> Vec<Value> {
         }));
     }
     statements
+}
+
+/// Reading REPLICATION_RULES where it is kept (the functions' own account): the SSM
+/// parameter, or the S3 object.
+fn read_rules_statement(partition: &str, options: &Options) -> Option<Value> {
+    use replicator_core::rules::load::Source;
+    let account = options
+        .function_role_arn
+        .as_deref()
+        .and_then(|arn| arn.split(':').nth(4))
+        .unwrap_or("SOURCE_ACCOUNT_ID");
+    let (action, resource) = match options.rules_location.as_ref()? {
+        Source::Ssm { name } => (
+            "ssm:GetParameter",
+            format!(
+                "arn:{partition}:ssm:REGION:{account}:parameter/{}",
+                name.trim_start_matches('/')
+            ),
+        ),
+        Source::S3 { bucket, key } => (
+            "s3:GetObject",
+            format!("arn:{partition}:s3:::{bucket}/{key}"),
+        ),
+        Source::Inline(_) => return None,
+    };
+    Some(
+        json!({"Sid": "ReadReplicationRules", "Effect": "Allow", "Action": action, "Resource": resource}),
+    )
 }
 
 /// One destination account's sections, titled without the account.

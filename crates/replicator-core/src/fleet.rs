@@ -96,9 +96,15 @@ impl Fleet {
         } else {
             ObjectTags::new()
         };
-        Ok(self
-            .rules
-            .route(&req.key, &tags)
+        let mut chosen = self.rules.route(&req.key, &tags);
+        // A sync pass's fan-out message names the rule it planned the copy for: only that
+        // destination, while the rules still choose it.
+        if let Some(planned) = &req.planned_rule {
+            if chosen.iter().any(|r| &r.id == planned) {
+                chosen.retain(|r| &r.id == planned);
+            }
+        }
+        Ok(chosen
             .into_iter()
             .filter_map(|rule| self.engines.iter().find(|e| e.config().rule_id == rule.id))
             .collect())
@@ -107,9 +113,7 @@ impl Fleet {
     async fn tags(&self, req: &ObjectRequest) -> Result<ObjectTags, ReplicationError> {
         let source = self.engines[0].source();
         // Gone: no tags, and the engines it still routes to find it gone.
-        let tags = source
-            .tags_if_present(&req.key, req.version_id.as_deref())
-            .await?;
+        let tags = Box::pin(source.tags_if_present(&req.key, req.version_id.as_deref())).await?;
         Ok(tags.unwrap_or_default().into_iter().collect())
     }
 }

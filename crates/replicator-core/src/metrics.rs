@@ -204,6 +204,9 @@ pub struct Tally {
     /// Native replication events that asked nothing (replicated after the threshold, not
     /// tracked), acknowledged.
     pub native_acknowledged: u64,
+    /// With several destinations: the failures (counted in `failed` too) by destination
+    /// bucket.
+    pub failed_by_destination: BTreeMap<String, u64>,
 }
 
 impl Tally {
@@ -247,8 +250,10 @@ impl Tally {
         })
     }
 
-    /// The EMF documents for these counts: one with every count, and one per native failure
-    /// reason healed (`NativeFailuresHealed` with the `FailureReason` dimension too).
+    /// The EMF documents for these counts: one with every count, one per native failure
+    /// reason healed (`NativeFailuresHealed` with the `FailureReason` dimension too), and
+    /// with several destinations one per destination that failed (`ObjectsFailed` with the
+    /// `Destination` dimension too).
     pub fn emf(&self, function: &str, timestamp_ms: i64) -> Vec<Value> {
         let healed: u64 = self.native_healed.values().sum();
         let mut metrics = vec![
@@ -276,6 +281,13 @@ impl Tally {
             doc["_aws"]["CloudWatchMetrics"][0]["Dimensions"] =
                 json!([["FunctionName", "FailureReason"]]);
             doc["FailureReason"] = json!(reason);
+            documents.push(doc);
+        }
+        for (bucket, n) in &self.failed_by_destination {
+            let mut doc = emf_document(function, timestamp_ms, &[(OBJECTS_FAILED, json!(n))]);
+            doc["_aws"]["CloudWatchMetrics"][0]["Dimensions"] =
+                json!([["FunctionName", "Destination"]]);
+            doc["Destination"] = json!(bucket);
             documents.push(doc);
         }
         documents
@@ -394,5 +406,29 @@ pub(crate) mod tests {
         names.sort();
         names.dedup();
         assert_eq!(names.len(), METRICS.len());
+    }
+
+    #[test]
+    fn failures_of_several_destinations_are_also_counted_per_destination() {
+        let mut t = Tally {
+            failed: 3,
+            ..Default::default()
+        };
+        t.failed_by_destination.insert("replica-a".into(), 1);
+        t.failed_by_destination.insert("replica-b".into(), 2);
+        let docs = t.emf("fn", 1);
+        assert_eq!(
+            docs[0]["ObjectsFailed"], 3,
+            "the total, as with one destination"
+        );
+        let per: Vec<(&str, &Value)> = docs[1..]
+            .iter()
+            .map(|d| (d["Destination"].as_str().unwrap(), &d["ObjectsFailed"]))
+            .collect();
+        assert_eq!(per, [("replica-a", &json!(1)), ("replica-b", &json!(2))]);
+        assert_eq!(
+            docs[1]["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
+            json!([["FunctionName", "Destination"]])
+        );
     }
 }

@@ -46,6 +46,9 @@ pub struct ObjectRequest {
     /// Native replication reported this version failed (or late): its failure reason. The
     /// copy then goes ahead whatever heal mode would say of the source's status.
     pub native_failure: Option<String>,
+    /// The rule a sync pass planned this copy for (its fan-out message names it): the copy
+    /// goes to that rule's destination only, when the deployment still has the rule.
+    pub planned_rule: Option<String>,
 }
 
 /// What ListObjectsV2 says about an object.
@@ -73,6 +76,7 @@ impl ObjectRequest {
             kind: ChangeKind::Created,
             listed: None,
             native_failure: None,
+            planned_rule: None,
         }
     }
 

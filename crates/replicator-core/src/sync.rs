@@ -124,19 +124,25 @@ impl Syncer {
 
     /// Whether `key` is this pass's: always for a deployment of one rule; else when the
     /// rules choose this engine's rule for its destination (its tags read only if a rule
-    /// that could apply filters on them).
-    pub(crate) async fn owns(&self, key: &str) -> Result<bool, ReplicationError> {
-        let Some(rules) = &self.rules else {
-            return Ok(true);
-        };
-        let tags = if rules.needs_tags(key) {
-            let tags = self.replicator.source().tags_if_present(key, None).await?;
-            tags.unwrap_or_default().into_iter().collect()
-        } else {
-            Default::default()
-        };
-        let ours = &self.replicator.config().rule_id;
-        Ok(rules.route(key, &tags).iter().any(|r| &r.id == ours))
+    /// that could apply filters on them). Boxed: every key's step holds this future, and
+    /// the SDK's inside it is large.
+    pub(crate) fn owns<'a>(
+        &'a self,
+        key: &'a str,
+    ) -> futures::future::BoxFuture<'a, Result<bool, ReplicationError>> {
+        Box::pin(async move {
+            let Some(rules) = &self.rules else {
+                return Ok(true);
+            };
+            let tags = if rules.needs_tags(key) {
+                let tags = self.replicator.source().tags_if_present(key, None).await?;
+                tags.unwrap_or_default().into_iter().collect()
+            } else {
+                Default::default()
+            };
+            let ours = &self.replicator.config().rule_id;
+            Ok(rules.route(key, &tags).iter().any(|r| &r.id == ours))
+        })
     }
 
     /// Where this pass keeps its checkpoint: per rule when there are several.
@@ -167,14 +173,16 @@ impl Syncer {
                 let key = self.checkpoints.key_named(
                     &self.checkpoint_scope(&checkpoint::checkpoint_name(bucket, &window.prefix)),
                 );
-                (self.run_leased(&req, &window, &key).await, key)
+                (Box::pin(self.run_leased(&req, &window, &key)).await, key)
             }
             Some(inventory) => {
                 let key = self.checkpoints.key_named(&self.checkpoint_scope(
                     &checkpoint::inventory_checkpoint_name(bucket, &inventory.manifest),
                 ));
+                // Boxed, as the listing pass: a whole pass's state is large for the stack
+                // of the thread that awaits the run.
                 (
-                    self.run_inventory(&req, inventory, &window, &key).await,
+                    Box::pin(self.run_inventory(&req, inventory, &window, &key)).await,
                     key,
                 )
             }

@@ -319,3 +319,64 @@ async fn doctor_checks_every_destination_and_names_the_one_that_fails() {
         .collect();
     assert_eq!(failing, ["destination KMS key"], "{doc}");
 }
+
+#[tokio::test]
+async fn a_fan_out_message_names_its_rule_and_is_copied_to_that_destination_only() {
+    let a = ThreeAccounts::new().await;
+    let rules = vec![
+        a.rule("to-first", 1, &a.first, json!({"Prefix": ""}), false),
+        a.rule("to-second", 1, &a.second, json!({"Prefix": ""}), false),
+    ];
+    a.world.put("fan/out.txt", b"fanned".to_vec()).await;
+    let queue = crate::common::queue(&a.world).await;
+    let syncers = a.syncers_fanning_out(&rules, Some(&queue)).await;
+    for syncer in &syncers {
+        let report = syncer
+            .run(replicator_core::sync::SyncRequest {
+                run_id: "fan-out".into(),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(report.enqueued, 1, "{report:?}");
+    }
+    let sqs = aws_sdk_sqs::Client::new(&a.world.source_sdk);
+    let got = sqs
+        .receive_message()
+        .queue_url(&queue)
+        .max_number_of_messages(10)
+        .send()
+        .await
+        .unwrap();
+    let handler = a.handler(&rules).await;
+    let mut planned = Vec::new();
+    for m in got.messages() {
+        let body: Value = serde_json::from_str(m.body().unwrap()).unwrap();
+        planned.push(
+            body["Records"][0]["s3"]["configurationId"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
+        // The body as the copier takes it: to its rule's destination alone.
+        let out = handler.handle(body).await.unwrap();
+        assert_eq!(
+            (&out["copied"], &out["skipped"]),
+            (&json!(1), &json!(0)),
+            "{out}"
+        );
+    }
+    planned.sort();
+    assert_eq!(
+        planned,
+        [
+            "scheduled-sync:rule=to-first",
+            "scheduled-sync:rule=to-second"
+        ]
+    );
+    // Both destinations have their replica, written once.
+    for d in [&a.first, &a.second] {
+        assert_replica_in(d, "fan/out.txt", b"fanned").await;
+        assert_eq!(d.versions("fan/out.txt").await.len(), 1);
+    }
+}

@@ -343,6 +343,45 @@ async fn rules_from_ssm_and_from_s3_configure_the_engine_that_replicates() {
     .await
     .unwrap();
     assert_eq!(from_ssm, from_s3);
+    // `replicator policies` lets the functions read the rules where they are kept.
+    for (location, action, resource) in [
+        (
+            format!("ssm:{parameter}"),
+            "ssm:GetParameter",
+            format!("arn:aws:ssm:REGION:123456789012:parameter{parameter}"),
+        ),
+        (
+            format!("s3://{}/config/rules.json", world.source_bucket),
+            "s3:GetObject",
+            format!("arn:aws:s3:::{}/config/rules.json", world.source_bucket),
+        ),
+    ] {
+        let (code, out) = cli(
+            &world,
+            &[
+                "policies",
+                "--json",
+                "--function-role-arn",
+                "arn:aws:iam::123456789012:role/fn",
+                "--replication-rules",
+                &location,
+            ],
+        )
+        .await;
+        assert_eq!(code, 0, "{out}");
+        let bundle: Value = serde_json::from_str(&out).unwrap();
+        let read = bundle["source account: the functions' role policy"]["Statement"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["Sid"] == "ReadReplicationRules")
+            .unwrap_or_else(|| panic!("{location}: {out}"))
+            .clone();
+        assert_eq!(
+            (read["Action"].as_str(), read["Resource"].as_str()),
+            (Some(action), Some(resource.as_str()))
+        );
+    }
     assert_eq!(from_ssm.rules.rules()[0].id, "reports");
     assert_eq!(from_ssm.source.key_prefix, "reports/");
     assert_eq!(from_ssm.destination.bucket, world.destination_bucket);

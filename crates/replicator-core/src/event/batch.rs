@@ -42,5 +42,6 @@ pub fn decode_batch_task(task: &S3BatchJobTask, scope: &Scope) -> Decoded {
         kind: ChangeKind::Created,
         listed: None,
         native_failure: None,
+        planned_rule: None,
     })))
 }

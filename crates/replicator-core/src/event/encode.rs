@@ -4,17 +4,38 @@
 
 use serde_json::json;
 
-/// One `ObjectCreated:Put` notification for `key` (at `version_id`, when known), as S3
-/// would send it at `time_ms`.
-pub fn object_created(
-    bucket: &str,
-    key: &str,
-    version_id: Option<&str>,
-    size: u64,
-    etag: &str,
-    region: &str,
-    time_ms: i64,
-) -> String {
+/// How a fan-out message names the rule its copy was planned for (`s3.configurationId`,
+/// which S3 sets to the notification configuration's ID).
+pub const PLANNED_RULE: &str = "scheduled-sync:rule=";
+
+/// What a fan-out message names: the object, and the rule its copy was planned for.
+#[derive(Debug, Clone, Copy)]
+pub struct Planned<'a> {
+    pub bucket: &'a str,
+    pub key: &'a str,
+    /// The version, when known (`None`: the current one).
+    pub version_id: Option<&'a str>,
+    pub size: u64,
+    pub etag: &'a str,
+    /// With several rules, the one a sync pass planned the copy for.
+    pub rule: Option<&'a str>,
+}
+
+/// One `ObjectCreated:Put` notification for `planned`, as S3 would send it in `region` at
+/// `time_ms`.
+pub fn object_created(planned: &Planned<'_>, region: &str, time_ms: i64) -> String {
+    let Planned {
+        bucket,
+        key,
+        version_id,
+        size,
+        etag,
+        rule,
+    } = *planned;
+    let configuration = match rule {
+        Some(rule) => format!("{PLANNED_RULE}{rule}"),
+        None => "scheduled-sync".to_owned(),
+    };
     let time = aws_smithy_types::DateTime::from_millis(time_ms)
         .fmt(aws_smithy_types::date_time::Format::DateTime)
         .unwrap_or_default();
@@ -37,7 +58,7 @@ pub fn object_created(
         "responseElements": {},
         "s3": {
             "s3SchemaVersion": "1.0",
-            "configurationId": "scheduled-sync",
+            "configurationId": configuration,
             "bucket": {"name": bucket, "arn": format!("arn:aws:s3:::{bucket}")},
             "object": object,
         }
@@ -61,7 +82,8 @@ mod tests {
         ) {
             prop_assume!(crate::key::validate_key(&key).is_ok());
             let scope = Scope { source_bucket: "src-bucket".into(), region: Some("eu-west-1".into()), destination_buckets: vec![] };
-            let body = object_created("src-bucket", &key, Some("v1"), size, "\"e\"", "eu-west-1", time_ms);
+            let planned = Planned { bucket: "src-bucket", key: &key, version_id: Some("v1"), size, etag: "\"e\"", rule: Some("r 1") };
+            let body = object_created(&planned, "eu-west-1", time_ms);
             let decoded = decode_sqs_body(&body, &scope).unwrap();
             prop_assert_eq!(decoded.len(), 1);
             let Ok(Item::Object(o)) = &decoded[0] else { panic!("{:?}", decoded[0]) };
@@ -69,6 +91,7 @@ mod tests {
             prop_assert_eq!(&o.key, &key);
             prop_assert_eq!(o.size, Some(size));
             prop_assert_eq!(o.event_time_ms, Some(time_ms));
+            prop_assert_eq!(o.planned_rule.as_deref(), Some("r 1"));
             prop_assert_eq!(o.version_id.as_deref(), Some("v1"));
         }
     }

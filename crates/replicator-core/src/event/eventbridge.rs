@@ -98,5 +98,6 @@ pub fn decode_eventbridge(event: &EventBridgeEvent<Value>, scope: &Scope) -> Dec
         kind,
         listed: None,
         native_failure: None,
+        planned_rule: None,
     })))
 }

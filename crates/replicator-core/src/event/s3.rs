@@ -2,6 +2,7 @@
 
 use aws_lambda_events::event::s3::{S3Event, S3EventRecord};
 
+use super::encode::PLANNED_RULE;
 use super::{check_bucket, invalid, Decoded, Item, Scope, UNPARSABLE};
 use crate::error::ReplicationError;
 use crate::facts::normalize_version;
@@ -80,6 +81,12 @@ pub fn decode_s3_record(record: &S3EventRecord, scope: &Scope) -> Decoded {
         kind,
         listed: None,
         native_failure,
+        planned_rule: record
+            .s3
+            .configuration_id
+            .as_deref()
+            .and_then(|id| id.strip_prefix(PLANNED_RULE))
+            .map(str::to_owned),
     })))
 }
 

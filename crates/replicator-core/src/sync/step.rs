@@ -72,15 +72,22 @@ impl Syncer {
         match (needed, dry_run) {
             (false, _) => Step::Skipped,
             (true, true) => Step::WouldCopy,
-            (true, false) => Step::Enqueue(crate::event::encode::object_created(
-                &self.replicator.config().source.bucket,
-                key,
-                None,
-                size,
-                etag,
-                self.region.as_deref().unwrap_or_default(),
-                now_ms(),
-            )),
+            (true, false) => {
+                let config = self.replicator.config();
+                let planned = crate::event::encode::Planned {
+                    bucket: &config.source.bucket,
+                    key,
+                    version_id: None,
+                    size,
+                    etag,
+                    rule: self.rules.as_ref().map(|_| config.rule_id.as_str()),
+                };
+                Step::Enqueue(crate::event::encode::object_created(
+                    &planned,
+                    self.region.as_deref().unwrap_or_default(),
+                    now_ms(),
+                ))
+            }
         }
     }
 
