@@ -322,13 +322,16 @@ async fn doctor_checks_every_destination_and_names_the_one_that_fails() {
 
 #[tokio::test]
 async fn a_fan_out_message_names_its_rule_and_is_copied_to_that_destination_only() {
-    let a = ThreeAccounts::new().await;
+    let mut a = ThreeAccounts::new().await;
     let rules = vec![
         a.rule("to-first", 1, &a.first, json!({"Prefix": ""}), false),
         a.rule("to-second", 1, &a.second, json!({"Prefix": ""}), false),
     ];
     a.world.put("fan/out.txt", b"fanned".to_vec()).await;
     let queue = crate::common::queue(&a.world).await;
+    // Recorded with the world, so the policy proof judges the sends against the fan-out's
+    // grant.
+    a.world.set("SYNC_QUEUE_URL", queue.clone());
     let syncers = a.syncers_fanning_out(&rules, Some(&queue)).await;
     for syncer in &syncers {
         let report = syncer
@@ -379,4 +382,33 @@ async fn a_fan_out_message_names_its_rule_and_is_copied_to_that_destination_only
         assert_replica_in(d, "fan/out.txt", b"fanned").await;
         assert_eq!(d.versions("fan/out.txt").await.len(), 1);
     }
+}
+
+#[tokio::test]
+async fn every_destination_draws_on_one_memory_budget() {
+    let a = ThreeAccounts::new().await;
+    let rules = vec![
+        a.rule("logs-first", 1, &a.first, json!({"Prefix": "logs/"}), false),
+        a.rule(
+            "data-second",
+            1,
+            &a.second,
+            json!({"Prefix": "data/"}),
+            false,
+        ),
+    ];
+    let handler = a.handler(&rules).await;
+    let version = a.world.put("data/only-second.bin", vec![7u8; 4096]).await;
+    handler
+        .handle(s3_event(&a.world, "data/only-second.bin", &version, 4096))
+        .await
+        .unwrap();
+    let engines = handler.fleet().engines();
+    // Only the second destination's engine copied; the first sees the bytes it held.
+    assert!(
+        engines[0].peak_bytes_held() >= 4096,
+        "the budget is not shared"
+    );
+    assert_eq!(engines[0].peak_bytes_held(), engines[1].peak_bytes_held());
+    assert!(a.first.replica("data/only-second.bin").await.is_none());
 }
