@@ -288,6 +288,9 @@ async fn run_doctor(
         let alike = |d: &&Config| {
             d.destination.bucket == c.destination.bucket
                 && d.destination.role_arn == c.destination.role_arn
+                && d.destination.external_id == c.destination.external_id
+                && d.destination.account_id == c.destination.account_id
+                && d.destination.region == c.destination.region
                 && d.destination.kms_key_id == c.destination.kms_key_id
                 && d.destination.prefix == c.destination.prefix
                 && d.source.key_prefix == c.source.key_prefix

@@ -115,8 +115,9 @@ impl Syncer {
         }
     }
 
-    /// This engine's pass as one of several rules' (`rules`, the deployment's): it copies
-    /// only the keys the rules route to its rule, and keeps a checkpoint of its own.
+    /// This engine's pass under the deployment's `rules`: it copies only the keys the rules
+    /// route to its rule (a tag filter decides by each key's tags), and, when there are
+    /// several rules, keeps a checkpoint of its own.
     pub fn for_rule_of(mut self, rules: RuleSet) -> Self {
         self.rules = Some(rules);
         self
@@ -147,9 +148,14 @@ impl Syncer {
 
     /// Where this pass keeps its checkpoint: per rule when there are several.
     fn checkpoint_scope(&self, name: &str) -> String {
-        match &self.rules {
-            None => name.to_owned(),
-            Some(_) => checkpoint::rule_checkpoint_name(&self.replicator.config().rule_id, name),
+        let several = self
+            .rules
+            .as_ref()
+            .is_some_and(|r| r.rules().iter().filter(|r| r.enabled).count() > 1);
+        if several {
+            checkpoint::rule_checkpoint_name(&self.replicator.config().rule_id, name)
+        } else {
+            name.to_owned()
         }
     }
 
@@ -160,6 +166,11 @@ impl Syncer {
 
     pub fn replicator(&self) -> &Replicator {
         &self.replicator
+    }
+
+    /// How long before its deadline a run stops starting work (SYNC_TIME_MARGIN_SECONDS).
+    pub fn time_margin(&self) -> Duration {
+        self.config.time_margin
     }
 
     /// One run: resume the pass from the checkpoint, work until the listing ends or the time

@@ -23,7 +23,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 /// Per-run overrides.
-#[derive(Debug, Default, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct Overrides {
     pub prefix: Option<String>,
@@ -202,25 +202,56 @@ pub async fn invoke_rules(
     let [first, ..] = syncers else {
         return Err(SyncFailed::Input("no rule to sync".into()));
     };
+    let overrides = parse_input(payload.clone())?;
+    let rule = &first.replicator().config().rules;
+    let tags = rule
+        .rules()
+        .iter()
+        .any(|r| r.enabled && !r.filter.tags.is_empty());
+    if overrides.verify && (syncers.len() > 1 || tags) {
+        return Err(SyncFailed::Input(format!(
+            "the audit verifies every key under one rule's prefix, and REPLICATION_RULES has {} enabled rule(s){}: run `replicator verify` per destination",
+            syncers.len(),
+            if tags { " filtering on tags" } else { "" }
+        )));
+    }
     if syncers.len() == 1 {
         return invoke(first, auditor, payload, deadline, run_id, function).await;
     }
-    if parse_input(payload.clone())?.verify {
-        return Err(SyncFailed::Input(format!(
-            "the audit verifies one rule's destination and REPLICATION_RULES has {} enabled rules: run `replicator verify` per destination",
-            syncers.len()
-        )));
-    }
     let mut answers = Vec::with_capacity(syncers.len());
     let mut failures = Vec::new();
-    for (i, syncer) in syncers.iter().enumerate() {
+    // Each run starts with another rule (by its run id), so a budget too short for all never
+    // starves the same ones.
+    let start = run_id
+        .bytes()
+        .fold(0usize, |h, b| h.wrapping_mul(31).wrapping_add(b as usize))
+        % syncers.len();
+    let order = (start..syncers.len()).chain(0..start);
+    for (turn, i) in order.enumerate() {
+        let syncer = &syncers[i];
         let config = syncer.replicator().config();
+        let (rule, destination) = (&config.rule_id, &config.destination.bucket);
+        // The run's prefix, narrowed to the rule's; a rule outside it has nothing to do.
+        let mut rule_overrides = overrides.clone();
+        let own = &config.source.key_prefix;
+        match &overrides.prefix {
+            Some(p) if p.starts_with(own.as_str()) => {}
+            Some(p) if own.starts_with(p.as_str()) => rule_overrides.prefix = Some(own.clone()),
+            Some(_) => {
+                answers.push(json!({"rule": rule, "destination": destination,
+                    "report": null, "skipped": "its prefix is outside the run's"}));
+                continue;
+            }
+            None => {}
+        }
+        // An equal share of what is left after the one margin every pass keeps.
         let share = deadline.map(|d| {
             let now = Instant::now();
-            now + d.saturating_duration_since(now) / (syncers.len() - i) as u32
+            let margin = syncer.time_margin();
+            let left = d.saturating_duration_since(now).saturating_sub(margin);
+            now + margin + left / (syncers.len() - turn) as u32
         });
-        let (rule, destination) = (&config.rule_id, &config.destination.bucket);
-        match handle(syncer, payload.clone(), share, run_id.clone(), function).await {
+        match run_sync(syncer, rule_overrides, share, run_id.clone(), function).await {
             Ok(report) => {
                 answers.push(json!({"rule": rule, "destination": destination, "report": report}))
             }
@@ -254,7 +285,17 @@ pub async fn handle(
     run_id: String,
     function: &str,
 ) -> Result<SyncReport, SyncFailed> {
-    let mut overrides = parse_input(payload)?;
+    run_sync(syncer, parse_input(payload)?, deadline, run_id, function).await
+}
+
+/// One sync run with `overrides`, and its metrics.
+async fn run_sync(
+    syncer: &Syncer,
+    mut overrides: Overrides,
+    deadline: Option<Instant>,
+    run_id: String,
+    function: &str,
+) -> Result<SyncReport, SyncFailed> {
     if overrides.verify {
         return Err(SyncFailed::Input(
             "a verify run goes through invoke, with an auditor".into(),

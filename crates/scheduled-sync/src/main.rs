@@ -41,22 +41,18 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         Verifier::new(fleet.engines()[0].clone(), verify_config),
         margin,
     );
-    let several = fleet.engines().len() > 1;
+    // Every pass keeps to the keys its rule takes (a tag filter decides by each key's tags).
     let syncers: Vec<Syncer> = fleet
         .engines()
         .iter()
         .map(|engine| {
-            let syncer = Syncer::new(
+            Syncer::new(
                 engine.clone(),
                 sqs.clone(),
                 sync_config.clone(),
                 region.clone(),
-            );
-            if several {
-                syncer.for_rule_of(rules.clone())
-            } else {
-                syncer
-            }
+            )
+            .for_rule_of(rules.clone())
         })
         .collect();
     let (syncers, auditor) = (&syncers, &auditor);

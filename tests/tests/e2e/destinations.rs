@@ -412,3 +412,75 @@ async fn every_destination_draws_on_one_memory_budget() {
     assert_eq!(engines[0].peak_bytes_held(), engines[1].peak_bytes_held());
     assert!(a.first.replica("data/only-second.bin").await.is_none());
 }
+
+#[tokio::test]
+async fn a_run_for_one_prefix_narrows_each_rule_to_it_and_leaves_rules_outside_it_alone() {
+    let a = ThreeAccounts::new().await;
+    let rules = vec![
+        a.rule("logs-first", 1, &a.first, json!({"Prefix": "logs/"}), false),
+        a.rule(
+            "data-second",
+            1,
+            &a.second,
+            json!({"Prefix": "data/"}),
+            false,
+        ),
+    ];
+    a.world.put("logs/2024/a.log", b"a".to_vec()).await;
+    a.world.put("logs/2025/b.log", b"b".to_vec()).await;
+    a.world.put("data/x.csv", b"x".to_vec()).await;
+    let syncers = a.syncers(&rules).await;
+    let auditor = replicator_core::verify::audit::Auditor::new(
+        replicator_core::verify::Verifier::new(syncers[0].replicator().clone(), Default::default()),
+        std::time::Duration::from_secs(1),
+    );
+    let input = json!({"prefix": "logs/2024/"});
+    let answer = scheduled_sync::invoke_rules(&syncers, &auditor, input, None, "p".into(), "t")
+        .await
+        .expect("a rule outside the prefix is no failure");
+    let of = |rule: &str| {
+        answer["rules"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["rule"] == rule)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(of("logs-first")["report"]["copied"], 1, "{answer}");
+    assert!(of("data-second")["skipped"].is_string(), "{answer}");
+    assert_replica_in(&a.first, "logs/2024/a.log", b"a").await;
+    assert!(a.first.replica("logs/2025/b.log").await.is_none());
+    assert!(a.second.replica("data/x.csv").await.is_none());
+}
+
+#[tokio::test]
+async fn a_single_tag_rule_syncs_only_the_tagged_objects_and_refuses_an_audit() {
+    let a = ThreeAccounts::new().await;
+    let rules = vec![a.rule(
+        "finance-only",
+        1,
+        &a.second,
+        json!({"Tag": {"Key": "team", "Value": "finance"}}),
+        false,
+    )];
+    put_tagged(&a, "r/finance.csv", b"f", "team=finance").await;
+    a.world.put("r/public.csv", b"p".to_vec()).await;
+    let syncers = a.syncers(&rules).await;
+    let report = syncers[0]
+        .run(replicator_core::sync::SyncRequest {
+            run_id: "tags".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(report.copied, 1, "{report:?}");
+    assert_replica_in(&a.second, "r/finance.csv", b"f").await;
+    assert!(a.second.replica("r/public.csv").await.is_none());
+    let auditor = replicator_core::verify::audit::Auditor::new(
+        replicator_core::verify::Verifier::new(syncers[0].replicator().clone(), Default::default()),
+        std::time::Duration::from_secs(1),
+    );
+    let audit = run_audit(&syncers, &auditor).await;
+    assert!(audit.contains("tags"), "{audit}");
+}

@@ -482,8 +482,15 @@ async fn malformed_documents_fail_start_up_naming_the_rule() {
     bad_arn["Destination"]["Bucket"] = json!(world.destination_bucket);
     let mut bad_key = good("bad-key", 1, json!({}));
     bad_key["Destination"]["EncryptionConfiguration"]["ReplicaKmsKeyID"] = json!("alias/replica");
+    let mut archived = good("archived", 2, json!({"Prefix": "logs/"}));
+    archived["Destination"]["FallbackReplicator"]["KeyPrefix"] = json!("archive/");
     let cases: Vec<(&str, Vec<Value>, &str)> = vec![
         ("unknown field", vec![unknown], "\"typo\""),
+        (
+            "two KeyPrefixes for one bucket",
+            vec![good("everything", 1, json!({})), archived],
+            "\"archived\"",
+        ),
         (
             "duplicate ID",
             vec![

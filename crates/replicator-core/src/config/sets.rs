@@ -32,6 +32,12 @@ impl Config {
                 let mut config = Self::of_rule(&env, source.clone(), one)?;
                 config.source.key_prefix = key_prefix;
                 config.destination.prefix = replica_prefix;
+                // Deletes are granted when any of the destination's rules replicates them.
+                config.destination.replicate_deletes = config
+                    .rules
+                    .rules()
+                    .iter()
+                    .any(|r| r.enabled && r.delete_markers);
                 Ok(config)
             })
             .collect()

@@ -43,20 +43,22 @@ fn complete_example() -> String {
          "Destination": {"Bucket": "arn:aws:s3:::backup-replica", "StorageClass": "GLACIER_IR",
             "EncryptionConfiguration": {"ReplicaKmsKeyID": KEY_ONE},
             "FallbackReplicator": {"RoleArn": "arn:aws:iam::222222222222:role/replicator-destination",
-                "ExternalId": "backup-external-id", "KeyPrefix": "logs-archive/"}}},
+                "ExternalId": "backup-external-id"}}},
         {"ID": "finance-to-audit", "Priority": 1, "Status": "Enabled",
          "Filter": {"And": {"Prefix": "reports/", "Tags": [{"Key": "team", "Value": "finance"}]}},
          "DeleteMarkerReplication": {"Status": "Disabled"},
          "Destination": {"Bucket": "arn:aws:s3:::audit-replica", "Account": "333333333333",
             "EncryptionConfiguration": {"ReplicaKmsKeyID": KEY_TWO},
             "FallbackReplicator": {"RoleArn": "arn:aws:iam::333333333333:role/replicator-destination",
-                "ExternalId": "audit-external-id", "Region": "eu-west-1", "ServerSideCopy": "off"}}},
+                "ExternalId": "audit-external-id", "Region": "eu-west-1", "ServerSideCopy": "off",
+                "KeyPrefix": "from-prod/"}}},
         {"ID": "tmp-paused", "Priority": 3, "Status": "Disabled",
          "Filter": {"Prefix": "tmp/"},
          "DeleteMarkerReplication": {"Status": "Disabled"},
          "Destination": {"Bucket": "arn:aws:s3:::audit-replica",
             "EncryptionConfiguration": {"ReplicaKmsKeyID": KEY_TWO},
-            "FallbackReplicator": {"RoleArn": "arn:aws:iam::333333333333:role/replicator-destination"}}}
+            "FallbackReplicator": {"RoleArn": "arn:aws:iam::333333333333:role/replicator-destination",
+                "KeyPrefix": "from-prod/"}}}
     ]})
     .to_string()
 }
@@ -113,7 +115,7 @@ fn the_complete_example_routes_as_native_would() {
         everything.destination.storage_class,
         ReplicaStorageClass::Fixed(aws_sdk_s3::types::StorageClass::StandardIa)
     );
-    assert_eq!(set.rules()[1].destination.key_prefix, "logs-archive/");
+    assert_eq!(finance.destination.key_prefix, "from-prod/");
     // No StorageClass: each replica in its source's class, as native replication does.
     assert_eq!(
         finance.destination.storage_class,
@@ -535,10 +537,13 @@ fn a_destinations_policy_prefixes_are_what_its_rules_share() {
         .iter()
         .map(|d| d.common_prefixes().unwrap())
         .collect();
-    // backup-replica: everything, and logs/ into logs-archive/; audit-replica: reports/.
+    // backup-replica: everything; audit-replica: reports/, into from-prod/.
     assert_eq!(
         prefixes,
-        [("".into(), "".into()), ("reports/".into(), "".into())]
+        [
+            ("".into(), "".into()),
+            ("reports/".into(), "from-prod/".into())
+        ]
     );
     let mut doc: serde_json::Value = serde_json::from_str(&example).unwrap();
     doc["Rules"][1]["Destination"]["EncryptionConfiguration"]["ReplicaKmsKeyID"] =

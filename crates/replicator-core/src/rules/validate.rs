@@ -73,7 +73,29 @@ pub(super) fn rule_set(doc: &Document) -> Result<RuleSet, RulesError> {
         rules.push(rule);
     }
     check_overlaps(&rules)?;
+    check_key_prefixes(&rules)?;
     Ok(RuleSet { rules })
+}
+
+/// Refuses two rules to one bucket with different `KeyPrefix`es: one source key's replica
+/// key must not depend on which rule took it, or two source keys could share one replica
+/// key (`logs/a` under `archive/` and `archive/logs/a` under nothing).
+pub(super) fn check_key_prefixes(rules: &[Rule]) -> Result<(), RulesError> {
+    for (i, a) in rules.iter().enumerate() {
+        if let Some(b) = rules[..i].iter().find(|b| {
+            b.destination.bucket == a.destination.bucket
+                && b.destination.key_prefix != a.destination.key_prefix
+        }) {
+            return Err(RulesError::Conflict {
+                rule: RuleRef::Id(a.id.clone()),
+                message: format!(
+                    "replicates to bucket {} under KeyPrefix {:?}, and rule {:?} under {:?}: the rules of one destination bucket share its KeyPrefix",
+                    a.destination.bucket, a.destination.key_prefix, b.id, b.destination.key_prefix
+                ),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// Refuses two enabled rules to one bucket, with one priority, that one object can match.
