@@ -200,10 +200,7 @@ async fn the_sync_reconciles_every_destination_each_rule_with_its_own_keys_and_c
     a.world.put("other/b.txt", b"other".to_vec()).await;
     put_tagged(&a, "data/c.csv", b"team data", "team=data").await;
     let syncers = a.syncers(&rules).await;
-    let auditor = replicator_core::verify::audit::Auditor::new(
-        replicator_core::verify::Verifier::new(syncers[0].replicator().clone(), Default::default()),
-        std::time::Duration::from_secs(1),
-    );
+    let auditor = auditor(&syncers);
     let run = |id: &'static str| {
         scheduled_sync::invoke_rules(&syncers, &auditor, json!({}), None, id.into(), "t")
     };
@@ -264,6 +261,14 @@ async fn the_sync_reconciles_every_destination_each_rule_with_its_own_keys_and_c
     }
     let audit = run_audit(&syncers, &auditor).await;
     assert!(audit.contains("per destination"), "{audit}");
+}
+
+/// The scheduled function's auditor, on the first rule's engine.
+fn auditor(syncers: &[replicator_core::sync::Syncer]) -> replicator_core::verify::audit::Auditor {
+    replicator_core::verify::audit::Auditor::new(
+        replicator_core::verify::Verifier::new(syncers[0].replicator().clone(), Default::default()),
+        std::time::Duration::from_secs(1),
+    )
 }
 
 async fn run_audit(
@@ -430,10 +435,7 @@ async fn a_run_for_one_prefix_narrows_each_rule_to_it_and_leaves_rules_outside_i
     a.world.put("logs/2025/b.log", b"b".to_vec()).await;
     a.world.put("data/x.csv", b"x".to_vec()).await;
     let syncers = a.syncers(&rules).await;
-    let auditor = replicator_core::verify::audit::Auditor::new(
-        replicator_core::verify::Verifier::new(syncers[0].replicator().clone(), Default::default()),
-        std::time::Duration::from_secs(1),
-    );
+    let auditor = auditor(&syncers);
     let input = json!({"prefix": "logs/2024/"});
     let answer = scheduled_sync::invoke_rules(&syncers, &auditor, input, None, "p".into(), "t")
         .await
@@ -477,10 +479,7 @@ async fn a_single_tag_rule_syncs_only_the_tagged_objects_and_refuses_an_audit() 
     assert_eq!(report.copied, 1, "{report:?}");
     assert_replica_in(&a.second, "r/finance.csv", b"f").await;
     assert!(a.second.replica("r/public.csv").await.is_none());
-    let auditor = replicator_core::verify::audit::Auditor::new(
-        replicator_core::verify::Verifier::new(syncers[0].replicator().clone(), Default::default()),
-        std::time::Duration::from_secs(1),
-    );
+    let auditor = auditor(&syncers);
     let audit = run_audit(&syncers, &auditor).await;
     assert!(audit.contains("tags"), "{audit}");
 }

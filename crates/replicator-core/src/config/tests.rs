@@ -243,3 +243,35 @@ fn an_empty_environment_names_the_source_bucket_first() {
         "{err}"
     );
 }
+
+#[test]
+fn a_destinations_policies_cover_what_its_rules_share_and_one_key() {
+    let rule = |id: &str, priority: u32, prefix: &str, key: &str| {
+        serde_json::json!({"ID": id, "Priority": priority, "Status": "Enabled",
+            "Filter": {"Prefix": prefix}, "DeleteMarkerReplication": {"Status": "Disabled"},
+            "Destination": {"Bucket": "arn:aws:s3:::replica",
+                "EncryptionConfiguration": {"ReplicaKmsKeyID": format!("arn:aws:kms:us-east-1:222222222222:key/{key}")},
+                "FallbackReplicator": {"RoleArn": "arn:aws:iam::222222222222:role/r", "KeyPrefix": "in/"}}})
+    };
+    let set = |rules: Vec<serde_json::Value>| {
+        RuleSet::from_json(&serde_json::json!({ "Rules": rules }).to_string()).unwrap()
+    };
+    let two = set(vec![
+        rule("app", 1, "logs/app/", "k"),
+        rule("api", 1, "logs/api/", "k"),
+    ]);
+    // Grants under what both prefixes share, into the bucket's one KeyPrefix.
+    assert_eq!(
+        two.common_prefixes().unwrap(),
+        ("logs/ap".to_owned(), "in/".to_owned())
+    );
+    let keys = set(vec![
+        rule("app", 1, "logs/app/", "k"),
+        rule("api", 1, "logs/api/", "other"),
+    ]);
+    let err = keys.common_prefixes().unwrap_err().to_string();
+    assert!(
+        err.contains("\"api\"") && err.contains("ReplicaKmsKeyID"),
+        "{err}"
+    );
+}

@@ -527,28 +527,3 @@ fn source_storage_class_keeps_what_a_general_purpose_bucket_takes() {
     );
     assert_eq!(ReplicaStorageClass::parse("glacier"), None);
 }
-
-#[test]
-fn a_destinations_policy_prefixes_are_what_its_rules_share() {
-    let example = complete_example();
-    let set = RuleSet::from_json(&example).unwrap();
-    let prefixes: Vec<_> = set
-        .by_destination()
-        .iter()
-        .map(|d| d.common_prefixes().unwrap())
-        .collect();
-    // backup-replica: everything; audit-replica: reports/, into from-prod/.
-    assert_eq!(
-        prefixes,
-        [
-            ("".into(), "".into()),
-            ("reports/".into(), "from-prod/".into())
-        ]
-    );
-    let mut doc: serde_json::Value = serde_json::from_str(&example).unwrap();
-    doc["Rules"][1]["Destination"]["EncryptionConfiguration"]["ReplicaKmsKeyID"] =
-        "arn:aws:kms:us-east-1:222222222222:key/other".into();
-    let set = RuleSet::from_json(&doc.to_string()).unwrap();
-    let err = set.by_destination()[0].common_prefixes().unwrap_err();
-    assert!(err.to_string().contains("logs-to-backup-glacier"), "{err}");
-}
