@@ -187,10 +187,11 @@ pub async fn invoke(
 }
 
 /// Handles one invocation for a deployment of one or several rules: with one, as
-/// [`invoke`]; with several, each rule's sync in turn (an audit verifies one rule's
-/// destination, so it is refused). Each rule gets an equal share of the time left when its
-/// turn comes, so a rule that finishes early leaves its share to the next and no rule's
-/// pass starves another's. The answer names each rule's report.
+/// [`invoke`]; with several, each rule's sync in turn. An audit verifies every key under one
+/// rule's prefix, so it is refused for several rules or a tag-filtered one. Each rule gets
+/// an equal share of the time left when its turn comes (less the one margin every pass
+/// keeps), each run starts with another rule, and a run's `prefix` narrows every rule to it
+/// (a rule outside it is skipped). The answer names each rule's report.
 pub async fn invoke_rules(
     syncers: &[Syncer],
     auditor: &Auditor,

@@ -206,12 +206,7 @@ async fn the_sync_reconciles_every_destination_each_rule_with_its_own_keys_and_c
     };
     let first = run("first").await.unwrap();
     let copied = |answer: &Value, rule: &str| {
-        answer["rules"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|r| r["rule"] == rule)
-            .unwrap_or_else(|| panic!("no {rule} in {answer}"))["report"]["copied"]
+        rule_entry(answer, rule)["report"]["copied"]
             .as_u64()
             .unwrap()
     };
@@ -261,6 +256,16 @@ async fn the_sync_reconciles_every_destination_each_rule_with_its_own_keys_and_c
     }
     let audit = run_audit(&syncers, &auditor).await;
     assert!(audit.contains("per destination"), "{audit}");
+}
+
+/// One rule's entry in a several-rules sync answer.
+fn rule_entry<'a>(answer: &'a Value, rule: &str) -> &'a Value {
+    answer["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["rule"] == rule)
+        .unwrap_or_else(|| panic!("no {rule} in {answer}"))
 }
 
 /// The scheduled function's auditor, on the first rule's engine.
@@ -440,15 +445,7 @@ async fn a_run_for_one_prefix_narrows_each_rule_to_it_and_leaves_rules_outside_i
     let answer = scheduled_sync::invoke_rules(&syncers, &auditor, input, None, "p".into(), "t")
         .await
         .expect("a rule outside the prefix is no failure");
-    let of = |rule: &str| {
-        answer["rules"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|r| r["rule"] == rule)
-            .unwrap()
-            .clone()
-    };
+    let of = |rule: &str| rule_entry(&answer, rule);
     assert_eq!(of("logs-first")["report"]["copied"], 1, "{answer}");
     assert!(of("data-second")["skipped"].is_string(), "{answer}");
     assert_replica_in(&a.first, "logs/2024/a.log", b"a").await;

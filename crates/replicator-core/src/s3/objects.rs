@@ -1,12 +1,15 @@
 //! Object reads and writes on a [`Bucket`]: HEAD, GET, tags, the version order of a key,
 //! listings, PUT, CopyObject, DELETE.
 
+use aws_sdk_s3::error::SdkError;
 use aws_sdk_s3::operation::get_object::GetObjectOutput;
+use aws_sdk_s3::operation::get_object_tagging::{GetObjectTaggingError, GetObjectTaggingOutput};
 use aws_sdk_s3::operation::head_object::HeadObjectOutput;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{
     ChecksumAlgorithm, ChecksumMode, MetadataDirective, ServerSideEncryption, TaggingDirective,
 };
+use aws_smithy_runtime_api::http::Response as HttpResponse;
 use bytes::Bytes;
 
 use super::{gone, lost_race, Attributes, Bucket, Condition, CopySource, PutAnswer, Write};
@@ -94,19 +97,10 @@ impl Bucket {
         version_id: Option<&str>,
     ) -> Result<Vec<(String, String)>, ReplicationError> {
         let out = self
-            .client
-            .get_object_tagging()
-            .bucket(&self.name)
-            .key(key)
-            .set_version_id(version_id.map(str::to_owned))
-            .send()
+            .tagging(key, version_id)
             .await
             .map_err(|e| self.fail("s3:GetObjectVersionTagging", key, e))?;
-        Ok(out
-            .tag_set()
-            .iter()
-            .map(|t| (t.key().to_owned(), t.value().to_owned()))
-            .collect())
+        Ok(tag_pairs(&out))
     }
 
     /// The tags of a key (a version of it); `None` when the key or version is gone.
@@ -115,24 +109,26 @@ impl Bucket {
         key: &str,
         version_id: Option<&str>,
     ) -> Result<Option<Vec<(String, String)>>, ReplicationError> {
-        let out = self
-            .client
+        match self.tagging(key, version_id).await {
+            Ok(out) => Ok(Some(tag_pairs(&out))),
+            Err(e) if gone(&e) => Ok(None),
+            Err(e) => Err(self.fail("s3:GetObjectVersionTagging", key, e)),
+        }
+    }
+
+    /// GetObjectTagging of a key (a version of it), as the SDK answers it.
+    async fn tagging(
+        &self,
+        key: &str,
+        version_id: Option<&str>,
+    ) -> Result<GetObjectTaggingOutput, SdkError<GetObjectTaggingError, HttpResponse>> {
+        self.client
             .get_object_tagging()
             .bucket(&self.name)
             .key(key)
             .set_version_id(version_id.map(str::to_owned))
             .send()
-            .await;
-        match out {
-            Ok(out) => Ok(Some(
-                out.tag_set()
-                    .iter()
-                    .map(|t| (t.key().to_owned(), t.value().to_owned()))
-                    .collect(),
-            )),
-            Err(e) if gone(&e) => Ok(None),
-            Err(e) => Err(self.fail("s3:GetObjectVersionTagging", key, e)),
-        }
+            .await
     }
 
     /// Sets the tags of a key (a version of it) to `tags`, whole: PutObjectTagging, or
@@ -391,4 +387,12 @@ impl Bucket {
             }),
         }
     }
+}
+
+/// A tag set as (key, value) pairs, in the order S3 lists them.
+fn tag_pairs(out: &GetObjectTaggingOutput) -> Vec<(String, String)> {
+    out.tag_set()
+        .iter()
+        .map(|t| (t.key().to_owned(), t.value().to_owned()))
+        .collect()
 }
